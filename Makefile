@@ -1,0 +1,41 @@
+# Every target installs what it needs into .venv first (fresh machines included).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+BENCH_INSTALLED := $(VENV)/.bench-installed
+
+.PHONY: setup run test test-fast lint bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# The CPU build first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install -e '.[test,bench]'
+	touch $@
+
+setup: $(INSTALLED)
+
+run: $(INSTALLED)  ## train DQN on CartPole-v1 with the default preset
+	$(BIN)/rl-run algo=dqn env=cartpole
+
+test: $(INSTALLED)  ## the whole suite, learning checks included
+	$(BIN)/python -m pytest
+
+test-fast: $(INSTALLED)  ## skip the long learning checks
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check rl_runner tests benchmarks
+	$(BIN)/ruff format --check rl_runner tests benchmarks
+
+bench: $(BENCH_INSTALLED)  ## our DQN vs Stable-Baselines3 on CartPole-v1
+	$(BIN)/python benchmarks/dqn_cartpole_vs_sb3.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,56 @@
+"""What the trainer needs from an agent.
+
+Agents never log, print, evaluate or touch files: they act, store what they see,
+update themselves on their own schedule, and return metrics. Every array argument
+is batched over the training environments (leading dimension = num_envs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+Metrics = dict[str, "torch.Tensor | float"]
+
+
+class Agent(Protocol):
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        """Actions for a batch of observations; `explore=False` is the evaluation policy."""
+        ...
+
+    def observe(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
+        """Record one step of every env. `next_obs` is the true successor (the final
+        observation where an episode ended), `terminated` stops bootstrapping and
+        `truncated` does not."""
+        ...
+
+    def update(self) -> Metrics:
+        """Learn if the agent's schedule says so; empty when nothing was updated.
+        Values may be 0-d tensors: the trainer reads them only when it logs."""
+        ...
+
+    def diagnostics(self) -> dict[str, float]:
+        """Schedule values worth logging (exploration rate, ...)."""
+        ...
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Monotone counters for the summary (env_steps, updates, ...)."""
+        ...
+
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """Everything needed to continue bit-for-bit: networks, optimisers,
+        RNG, counters and (unless excluded) the replay memory."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

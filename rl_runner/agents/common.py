@@ -1,0 +1,43 @@
+"""Small pieces shared by the agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def make_optimizer(
+    name: str,
+    parameters: Iterable[nn.Parameter],
+    lr: float,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    eps: float = 1e-8,
+) -> torch.optim.Optimizer:
+    """An optimiser by name, using the fused (one-kernel) CPU/GPU update where torch has it."""
+    params = list(parameters)
+    if name == "adam":
+        return torch.optim.Adam(
+            params, lr=lr, weight_decay=weight_decay, amsgrad=amsgrad, eps=eps, fused=True
+        )
+    if name == "adamw":
+        return torch.optim.AdamW(
+            params, lr=lr, weight_decay=weight_decay, amsgrad=amsgrad, eps=eps, fused=True
+        )
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay, eps=eps, foreach=True)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+@torch.no_grad()
+def update_target(target: list[torch.Tensor], online: list[torch.Tensor], tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target, in place (tau = 1 copies)."""
+    for target_tensor, online_tensor in zip(target, online):
+        if tau == 1.0:
+            target_tensor.copy_(online_tensor)
+        else:
+            target_tensor.lerp_(online_tensor, tau)

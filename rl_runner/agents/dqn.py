@@ -1,0 +1,180 @@
+"""Deep Q-Network (Mnih et al., 2015), optionally Double DQN (van Hasselt et al., 2016).
+
+    for every env step:
+        a = random with probability epsilon(step), else argmax_a Q(s, a)
+        store (s, a, r, s', terminated) in the replay memory
+        every train_freq steps (once learning_starts steps are stored), gradient_steps times:
+            sample a batch; y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')
+            minimise loss(Q(s, a), y)       (Huber or MSE)
+        every target_update_every steps: Q_target <- tau * Q + (1 - tau) * Q_target
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rl_runner.agents.base import Metrics
+from rl_runner.agents.common import make_optimizer, update_target
+from rl_runner.buffers.replay import ReplayBuffer
+from rl_runner.config.schema import DQNConfig, EpsilonSchedule, TDLoss
+from rl_runner.seeding import generator_state, restore_generator_state
+
+
+def epsilon_at(config: DQNConfig, env_steps: int) -> float:
+    schedule = config.epsilon
+    if schedule.schedule is EpsilonSchedule.linear:
+        fraction = min(env_steps / schedule.decay_steps, 1.0)
+        return schedule.start + fraction * (schedule.end - schedule.start)
+    return schedule.end + (schedule.start - schedule.end) * math.exp(-env_steps / schedule.decay_steps)
+
+
+class DQN:
+    def __init__(
+        self,
+        config: DQNConfig,
+        q_network: nn.Module,
+        buffer: ReplayBuffer,
+        batch_size: int,
+        num_actions: int,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.q_network = q_network.to(device)
+        self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+        self.optimizer = make_optimizer(
+            config.optimizer.value,
+            self.q_network.parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            amsgrad=config.amsgrad,
+            eps=config.adam_eps,
+        )
+        self.buffer = buffer
+        self.batch_size = batch_size
+        self.num_actions = num_actions
+        self.rng = np.random.default_rng(seed)  # exploration draws
+        self.env_steps = 0
+        self.updates = 0
+        self._steps_since_train = 0
+        self._steps_since_target_update = 0
+        self._online_params = list(self.q_network.parameters())
+        self._target_params = list(self.target_network.parameters())
+        self._loss = F.smooth_l1_loss if config.loss is TDLoss.huber else F.mse_loss
+
+    # acting ------------------------------------------------------------------
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        count = len(obs)
+        if not explore:
+            return self._greedy(obs)
+        if self.env_steps < self.config.random_steps:
+            return self.rng.integers(self.num_actions, size=count)
+        explore_mask = self.rng.random(count) < epsilon_at(self.config, self.env_steps)
+        if explore_mask.all():  # skip the network when every action is random
+            return self.rng.integers(self.num_actions, size=count)
+        actions = self._greedy(obs)
+        if explore_mask.any():
+            actions[explore_mask] = self.rng.integers(self.num_actions, size=int(explore_mask.sum()))
+        return actions
+
+    @torch.inference_mode()
+    def _greedy(self, obs: np.ndarray) -> np.ndarray:
+        q_values = self.q_network(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+        return q_values.argmax(dim=1).cpu().numpy()
+
+    # learning ----------------------------------------------------------------
+    def observe(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
+        self.buffer.add(obs, actions, rewards, next_obs, terminated)
+        self.env_steps += len(obs)
+        self._steps_since_train += len(obs)
+        self._steps_since_target_update += len(obs)
+
+    def update(self) -> Metrics:
+        config = self.config
+        metrics: Metrics = {}
+        if self._steps_since_train >= config.train_freq:
+            self._steps_since_train = 0
+            if self.env_steps >= config.learning_starts and len(self.buffer) >= self.batch_size:
+                for _ in range(config.gradient_steps):
+                    metrics = self._gradient_step()
+        if self._steps_since_target_update >= config.target_update_every:
+            self._steps_since_target_update = 0
+            update_target(self._target_params, self._online_params, config.target_tau)
+        return metrics
+
+    def _gradient_step(self) -> Metrics:
+        config = self.config
+        batch = self.buffer.sample(self.batch_size)
+        with torch.no_grad():
+            next_q_target = self.target_network(batch.next_obs)
+            if config.double_dqn:
+                next_actions = self.q_network(batch.next_obs).argmax(dim=1, keepdim=True)
+                next_q = next_q_target.gather(1, next_actions).squeeze(1)
+            else:
+                next_q = next_q_target.amax(dim=1)
+            td_target = batch.rewards + config.gamma * (1.0 - batch.terminated) * next_q
+        q = self.q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        loss = self._loss(q, td_target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip_value is not None:
+            nn.utils.clip_grad_value_(self._online_params, config.grad_clip_value, foreach=True)
+        if config.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self._online_params, config.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        self.updates += 1
+        return {"loss/td": loss.detach(), "train/q_mean": q.detach().mean()}
+
+    # reporting and state -----------------------------------------------------
+    def diagnostics(self) -> dict[str, float]:
+        return {"train/epsilon": epsilon_at(self.config, self.env_steps)}
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {"env_steps": self.env_steps, "updates": self.updates}
+
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        state = {
+            "q_network": self.q_network.state_dict(),
+            "target_network": self.target_network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": generator_state(self.rng),
+            "counters": {
+                "env_steps": self.env_steps,
+                "updates": self.updates,
+                "steps_since_train": self._steps_since_train,
+                "steps_since_target_update": self._steps_since_target_update,
+            },
+        }
+        if include_replay:
+            state["replay"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.q_network.load_state_dict(state["q_network"])
+        self.target_network.load_state_dict(state["target_network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        restore_generator_state(self.rng, state["rng"])
+        counters = state["counters"]
+        self.env_steps = counters["env_steps"]
+        self.updates = counters["updates"]
+        self._steps_since_train = counters["steps_since_train"]
+        self._steps_since_target_update = counters["steps_since_target_update"]
+        if "replay" in state:
+            self.buffer.load_state_dict(state["replay"])

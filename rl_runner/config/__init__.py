@@ -1,0 +1,1 @@
+"""Config schemas (plain dataclasses) and their registration with Hydra."""

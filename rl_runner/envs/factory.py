@@ -1,0 +1,32 @@
+"""Creating Gymnasium environments from plain settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import gymnasium as gym
+
+from rl_runner.errors import ConfigError
+
+EnvFactory = Callable[[], gym.Env]
+
+
+def make_env(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> gym.Env:
+    """One environment; the passive checker is off because it costs time every step."""
+    try:
+        return gym.make(
+            env_id, max_episode_steps=max_episode_steps, disable_env_checker=True, **kwargs
+        )
+    except gym.error.Error as err:
+        raise ConfigError(f"env.id: cannot make {env_id!r}: {err}") from err
+    except TypeError as err:
+        raise ConfigError(f"env.kwargs: {env_id!r} rejected {dict(kwargs)}: {err}") from err
+
+
+def env_factory(
+    env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None
+) -> EnvFactory:
+    """A zero-argument callable that makes a fresh copy of the environment."""
+    return partial(make_env, env_id, dict(kwargs), max_episode_steps)

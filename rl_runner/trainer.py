@@ -1,0 +1,287 @@
+"""The training loop: act, step, observe, update; evaluate, log and checkpoint on schedule."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rl_runner.agents.base import Agent, Metrics
+from rl_runner.checkpoint import Checkpointer
+from rl_runner.envs.batch import EnvBatch
+from rl_runner.errors import RunnerError
+from rl_runner.evaluator import Evaluator
+from rl_runner.logger import RunLogger
+from rl_runner.progress import Progress
+from rl_runner.seeding import global_rng_state, restore_global_rng_state
+
+log = logging.getLogger("rl_runner")
+
+SUMMARY_FILE = "summary.json"
+
+
+class RunInterrupted(RunnerError):
+    """SIGINT/SIGTERM stopped the run after a checkpoint was written."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When things happen, in environment steps."""
+
+    total_steps: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+
+
+def next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+
+class Trainer:
+    def __init__(
+        self,
+        agent: Agent,
+        envs: EnvBatch,
+        evaluator: Evaluator,
+        checkpointer: Checkpointer,
+        schedule: Schedule,
+        run_dir: Path,
+        config_text: str,
+    ) -> None:
+        """`config_text` is written to TensorBoard once, when the run starts fresh."""
+        self.agent = agent
+        self.envs = envs
+        self.evaluator = evaluator
+        self.checkpointer = checkpointer
+        self.schedule = schedule
+        self.run_dir = run_dir
+        self.config_text = config_text
+        self.logger: RunLogger | None = None  # opened by run(), after any restore
+        # Loop state; everything here is in the checkpoint.
+        self.env_steps = 0
+        self.episodes = 0
+        self.obs: np.ndarray | None = None
+        self.episode_returns = np.zeros(envs.num_envs)
+        self.episode_lengths = np.zeros(envs.num_envs, dtype=np.int64)
+        self.last_eval: float | None = None
+        self.best_eval: float | None = None
+        self.best_eval_step: int | None = None
+        self.wall_seconds_before = 0.0
+        # Not saved: rebuilt from the above.
+        self._resumed = False
+        self._stop_signal: int | None = None
+        self._latest_metrics: Metrics = {}
+
+    # -- the loop -------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        schedule = self.schedule
+        started = time.perf_counter()
+        self.logger = RunLogger(self.run_dir, resume_step=self.env_steps if self._resumed else None)
+        if not self._resumed:
+            self.logger.log_text("config", self.config_text)
+            self.obs = self.envs.reset()
+        next_log = next_multiple(self.env_steps, schedule.log_every)
+        next_eval = next_multiple(self.env_steps, schedule.eval_every)
+        next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
+        progress = Progress(schedule.total_steps, self.env_steps)
+        speed = _SpeedMeter(self.env_steps)
+        try:
+            with self._stop_on_signals():
+                while self.env_steps < schedule.total_steps and self._stop_signal is None:
+                    self._step()
+                    if self.env_steps >= next_log:
+                        next_log = next_multiple(self.env_steps, schedule.log_every)
+                        self._log_training(speed.rate(self.env_steps))
+                        progress.advance(self.env_steps, speed.last_rate)
+                    if self.env_steps >= next_eval:
+                        next_eval = next_multiple(self.env_steps, schedule.eval_every)
+                        self._evaluate()
+                        progress.evaluated(self.env_steps, self.last_eval, speed.last_rate)
+                    if self.env_steps >= next_checkpoint:
+                        next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
+                        self._checkpoint(started)
+                stopped_early = self._stop_signal is not None
+                if not stopped_early:
+                    self._finish(started)
+                elif self.checkpointer.latest() != self._checkpoint_path():
+                    self._checkpoint(started)
+        finally:
+            progress.close()
+            self.logger.close()
+        summary = self._write_summary(started, completed=not stopped_early)
+        if stopped_early:
+            name = signal.Signals(self._stop_signal).name
+            raise RunInterrupted(
+                f"{name} at step {self.env_steps}: checkpoint saved; "
+                f"continue with: rl-run resume={self.run_dir}"
+            )
+        return summary
+
+    def _step(self) -> None:
+        obs = self.obs
+        actions = self.agent.act(obs, explore=True)
+        step = self.envs.step(actions)
+        self.agent.observe(obs, actions, step.rewards, step.final_obs, step.terminated, step.truncated)
+        metrics = self.agent.update()
+        if metrics:
+            self._latest_metrics = metrics
+        self.env_steps += len(actions)
+        self.episode_returns += step.rewards
+        self.episode_lengths += 1
+        done = step.terminated | step.truncated
+        if done.any():
+            self._end_episodes(done)
+        self.obs = step.next_obs
+
+    def _end_episodes(self, done: np.ndarray) -> None:
+        for index in np.flatnonzero(done):
+            self.episodes += 1
+            self.logger.log(
+                {
+                    "train/episode_return": self.episode_returns[index],
+                    "train/episode_length": self.episode_lengths[index],
+                },
+                self.env_steps,
+            )
+        self.episode_returns[done] = 0.0
+        self.episode_lengths[done] = 0
+
+    def _finish(self, started: float) -> None:
+        """The end of a run: a last evaluation and checkpoint unless this step had them."""
+        if self.env_steps % self.schedule.eval_every != 0 or self.last_eval is None:
+            self._evaluate()
+        if self.env_steps % self.schedule.log_every != 0:
+            self._log_training(None)
+        if self.checkpointer.latest() != self._checkpoint_path():
+            self._checkpoint(started)
+
+    # -- scheduled work ---------------------------------------------------------
+    def _log_training(self, steps_per_second: float | None) -> None:
+        metrics: dict[str, Any] = {**self._latest_metrics, **self.agent.diagnostics()}
+        metrics["train/episodes"] = self.episodes
+        if steps_per_second is not None:
+            metrics["time/sps"] = steps_per_second
+        self.logger.log(metrics, self.env_steps)
+
+    def _evaluate(self) -> None:
+        result = self.evaluator.run(lambda obs: self.agent.act(obs, explore=False))
+        self.last_eval = result.return_mean
+        self.logger.log_evaluation(self.env_steps, result.metrics(), result.returns.tolist())
+        if self.best_eval is None or result.return_mean > self.best_eval:
+            self.best_eval = result.return_mean
+            self.best_eval_step = self.env_steps
+            self.checkpointer.save_best(
+                {
+                    "agent": self.agent.state_dict(include_replay=False),
+                    "env_steps": self.env_steps,
+                    "eval_return_mean": result.return_mean,
+                }
+            )
+
+    def _checkpoint_path(self) -> Path:
+        return self.checkpointer.directory / f"step_{self.env_steps:010d}.pt"
+
+    def _checkpoint(self, started: float) -> None:
+        # Logs first: a resume drops rows past the checkpoint, never misses rows before it.
+        self.logger.flush()
+        self.checkpointer.save(self.state_dict(time.perf_counter() - started), self.env_steps)
+
+    # -- state ----------------------------------------------------------------
+    def state_dict(self, wall_seconds_this_session: float = 0.0) -> dict[str, Any]:
+        return {
+            "agent": self.agent.state_dict(),
+            "envs": self.envs.state_dict(),
+            "global_rng": global_rng_state(),
+            "loop": {
+                "env_steps": self.env_steps,
+                "episodes": self.episodes,
+                "obs": torch.from_numpy(np.array(self.obs)),
+                "episode_returns": torch.from_numpy(self.episode_returns.copy()),
+                "episode_lengths": torch.from_numpy(self.episode_lengths.copy()),
+                "last_eval": self.last_eval,
+                "best_eval": self.best_eval,
+                "best_eval_step": self.best_eval_step,
+                "wall_seconds": self.wall_seconds_before + wall_seconds_this_session,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.envs.load_state_dict(state["envs"])
+        restore_global_rng_state(state["global_rng"])
+        loop = state["loop"]
+        self.env_steps = loop["env_steps"]
+        self.episodes = loop["episodes"]
+        self.obs = loop["obs"].numpy().copy()
+        self.episode_returns = loop["episode_returns"].numpy().copy()
+        self.episode_lengths = loop["episode_lengths"].numpy().copy()
+        self.last_eval = loop["last_eval"]
+        self.best_eval = loop["best_eval"]
+        self.best_eval_step = loop["best_eval_step"]
+        self.wall_seconds_before = loop["wall_seconds"]
+        self._resumed = True
+
+    def _write_summary(self, started: float, completed: bool) -> dict[str, Any]:
+        wall_seconds = self.wall_seconds_before + time.perf_counter() - started
+        summary = {
+            "completed": completed,
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            **{f"agent_{name}": value for name, value in self.agent.counters.items()},
+            "final_eval_return_mean": self.last_eval,
+            "best_eval_return_mean": self.best_eval,
+            "best_eval_step": self.best_eval_step,
+            "wall_seconds": round(wall_seconds, 3),
+        }
+        temporary = self.run_dir / f".{SUMMARY_FILE}.tmp"
+        temporary.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(temporary, self.run_dir / SUMMARY_FILE)
+        return summary
+
+    # -- stopping cleanly ---------------------------------------------------------
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM finish the current step, then checkpoint and stop.
+        A second SIGINT interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread
+            return
+
+        def request_stop(signum: int, _frame: object) -> None:
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class _SpeedMeter:
+    """Environment steps per second between consecutive calls."""
+
+    def __init__(self, step: int) -> None:
+        self._step = step
+        self._time = time.perf_counter()
+        self.last_rate = 0.0
+
+    def rate(self, step: int) -> float:
+        now = time.perf_counter()
+        self.last_rate = (step - self._step) / max(now - self._time, 1e-9)
+        self._step, self._time = step, now
+        return self.last_rate
