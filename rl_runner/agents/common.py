@@ -31,13 +31,3 @@ def make_optimizer(
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
     raise ValueError(f"unknown optimizer {name!r}")
-
-
-@torch.no_grad()
-def update_target(target: list[torch.Tensor], online: list[torch.Tensor], tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target, in place (tau = 1 copies)."""
-    for target_tensor, online_tensor in zip(target, online):
-        if tau == 1.0:
-            target_tensor.copy_(online_tensor)
-        else:
-            target_tensor.lerp_(online_tensor, tau)

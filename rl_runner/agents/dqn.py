@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rl_runner.agents.base import Metrics
-from rl_runner.agents.common import make_optimizer, update_target
+from rl_runner.agents.common import make_optimizer
 from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.config.schema import DQNConfig, EpsilonSchedule, TDLoss
+from rl_runner.networks.flat import FlatParameters
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
@@ -50,9 +51,11 @@ class DQN:
         self.device = device
         self.q_network = q_network.to(device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+        self._online = FlatParameters(self.q_network)
+        self._target = FlatParameters(self.target_network, with_grad=False)
         self.optimizer = make_optimizer(
             config.optimizer.value,
-            self.q_network.parameters(),
+            [self._online.param],
             lr=config.lr,
             weight_decay=config.weight_decay,
             amsgrad=config.amsgrad,
@@ -66,8 +69,6 @@ class DQN:
         self.updates = 0
         self._steps_since_train = 0
         self._steps_since_target_update = 0
-        self._online_params = list(self.q_network.parameters())
-        self._target_params = list(self.target_network.parameters())
         self._loss = F.smooth_l1_loss if config.loss is TDLoss.huber else F.mse_loss
 
     # acting ------------------------------------------------------------------
@@ -115,7 +116,7 @@ class DQN:
                     metrics = self._gradient_step()
         if self._steps_since_target_update >= config.target_update_every:
             self._steps_since_target_update = 0
-            update_target(self._target_params, self._online_params, config.target_tau)
+            self._target.update_towards(self._online, config.target_tau)
         return metrics
 
     def _gradient_step(self) -> Metrics:
@@ -131,12 +132,12 @@ class DQN:
             td_target = batch.rewards + config.gamma * (1.0 - batch.terminated) * next_q
         q = self.q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         loss = self._loss(q, td_target)
-        self.optimizer.zero_grad(set_to_none=True)
+        self._online.zero_grad()
         loss.backward()
         if config.grad_clip_value is not None:
-            nn.utils.clip_grad_value_(self._online_params, config.grad_clip_value, foreach=True)
+            self._online.clip_grad_value_(config.grad_clip_value)
         if config.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self._online_params, config.max_grad_norm, foreach=True)
+            self._online.clip_grad_norm_(config.max_grad_norm)
         self.optimizer.step()
         self.updates += 1
         return {"loss/td": loss.detach(), "train/q_mean": q.detach().mean()}
