@@ -51,7 +51,7 @@ class Evaluator:
         while running.any():
             active = np.flatnonzero(running)
             actions = policy(obs[active])
-            for env_index, action in zip(active, actions):
+            for env_index, action in zip(active, actions, strict=True):
                 next_obs, reward, terminated, truncated, _ = self.envs[env_index].step(action)
                 obs[env_index] = next_obs
                 returns[env_index] += reward

@@ -39,7 +39,11 @@ class Progress:
             percent = 100.0 * step / self.total_steps
             log.info(
                 "step %d/%d (%.0f%%)  %.0f steps/s  eval return %.2f",
-                step, self.total_steps, percent, steps_per_second, return_mean,
+                step,
+                self.total_steps,
+                percent,
+                steps_per_second,
+                return_mean,
             )
 
     def close(self) -> None:

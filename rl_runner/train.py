@@ -1,8 +1,8 @@
 """`rl-run`: compose the config with Hydra, validate it, build the run, train, resume.
 
-    rl-run algo=dqn env=cartpole seed=3 trainer.total_steps=20000
-    rl-run resume=outputs/2026-11-23/12-00-00_dqn_cartpole_seed0 trainer.total_steps=100000
-    rl-run -m seed=0,1,2 algo.lr=1e-3,3e-4
+rl-run algo=dqn env=cartpole seed=3 trainer.total_steps=20000
+rl-run resume=outputs/2026-11-23/12-00-00_dqn_cartpole_seed0 trainer.total_steps=100000
+rl-run -m seed=0,1,2 algo.lr=1e-3,3e-4
 """
 
 from __future__ import annotations
@@ -73,10 +73,12 @@ def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
     checkpoint = load_checkpoint(checkpoint_path)
     trainer = build_trainer(settings, run_dir, checkpoint)
     if trainer.env_steps >= settings.run.trainer.total_steps:
-        log.info(
-            "run already has %d of %d steps; pass a larger trainer.total_steps to extend it",
-            trainer.env_steps,
-            settings.run.trainer.total_steps,
+        # Printed, not logged: a finished run's files stay as they are.
+        total = settings.run.trainer.total_steps
+        print(
+            f"rl-run: {run_dir} already has {trainer.env_steps} of {total} steps; "
+            "pass a larger trainer.total_steps to extend it",
+            file=sys.stderr,
         )
         return trainer.last_eval
     # Everything validated and restored: only now touch the run directory.
@@ -85,7 +87,9 @@ def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
     return trainer.run()["final_eval_return_mean"]
 
 
-def _apply_resume_overrides(saved: DictConfig, composed: DictConfig, overrides: list[str]) -> DictConfig:
+def _apply_resume_overrides(
+    saved: DictConfig, composed: DictConfig, overrides: list[str]
+) -> DictConfig:
     """The saved config with the command line's key=value overrides applied.
 
     Hydra has already parsed and type-checked each value in `composed`, so the value
@@ -99,16 +103,28 @@ def _apply_resume_overrides(saved: DictConfig, composed: DictConfig, overrides: 
         if key == "resume":
             continue
         if key.split("@")[0] in GROUPS:
-            raise ConfigError(f"{key}: a resumed run keeps its {key} option; override its keys instead")
+            raise ConfigError(
+                f"{key}: a resumed run keeps its {key} option; override its keys instead"
+            )
         OmegaConf.update(merged, key, OmegaConf.select(composed, key), force_add=True)
     return merged
 
 
 def _remove_if_only_bookkeeping(run_dir: Path) -> None:
     """Undo a run directory Hydra created for a run that failed validation."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= HYDRA_BOOKKEEPING:
-        logging.shutdown()  # release Hydra's handle on train.log
-        shutil.rmtree(run_dir)
+    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} > HYDRA_BOOKKEEPING:
+        return
+    logging.shutdown()  # release Hydra's handle on train.log
+    shutil.rmtree(run_dir)
+    # Also the date folders Hydra made for it, when they are now empty.
+    cwd = Path.cwd().resolve()
+    for parent in run_dir.resolve().parents:
+        if parent == cwd or cwd not in parent.parents:
+            break
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: other runs live there
+            break
 
 
 # -- the console script -----------------------------------------------------------------

@@ -133,7 +133,9 @@ class Trainer:
         obs = self.obs
         actions = self.agent.act(obs, explore=True)
         step = self.envs.step(actions)
-        self.agent.observe(obs, actions, step.rewards, step.final_obs, step.terminated, step.truncated)
+        self.agent.observe(
+            obs, actions, step.rewards, step.final_obs, step.terminated, step.truncated
+        )
         metrics = self.agent.update()
         if metrics:
             self._latest_metrics = metrics
@@ -264,7 +266,9 @@ class Trainer:
                 raise KeyboardInterrupt
             self._stop_signal = signum
 
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
             yield
         finally:

@@ -1,12 +1,12 @@
 """Deep Q-Network (Mnih et al., 2015), optionally Double DQN (van Hasselt et al., 2016).
 
-    for every env step:
-        a = random with probability epsilon(step), else argmax_a Q(s, a)
-        store (s, a, r, s', terminated) in the replay memory
-        every train_freq steps (once learning_starts steps are stored), gradient_steps times:
-            sample a batch; y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')
-            minimise loss(Q(s, a), y)       (Huber or MSE)
-        every target_update_every steps: Q_target <- tau * Q + (1 - tau) * Q_target
+for every env step:
+    a = random with probability epsilon(step), else argmax_a Q(s, a)
+    store (s, a, r, s', terminated) in the replay memory
+    every train_freq steps (once learning_starts steps are stored), gradient_steps times:
+        sample a batch; y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')
+        minimise loss(Q(s, a), y)       (Huber or MSE)
+    every target_update_every steps: Q_target <- tau * Q + (1 - tau) * Q_target
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def epsilon_at(config: DQNConfig, env_steps: int) -> float:
     if schedule.schedule is EpsilonSchedule.linear:
         fraction = min(env_steps / schedule.decay_steps, 1.0)
         return schedule.start + fraction * (schedule.end - schedule.start)
-    return schedule.end + (schedule.start - schedule.end) * math.exp(-env_steps / schedule.decay_steps)
+    return schedule.end + (schedule.start - schedule.end) * math.exp(
+        -env_steps / schedule.decay_steps
+    )
 
 
 class DQN:
@@ -83,7 +85,9 @@ class DQN:
             return self.rng.integers(self.num_actions, size=count)
         actions = self._greedy(obs)
         if explore_mask.any():
-            actions[explore_mask] = self.rng.integers(self.num_actions, size=int(explore_mask.sum()))
+            actions[explore_mask] = self.rng.integers(
+                self.num_actions, size=int(explore_mask.sum())
+            )
         return actions
 
     @torch.inference_mode()

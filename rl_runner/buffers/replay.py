@@ -70,7 +70,7 @@ class ReplayBuffer:
         self.size = min(self.size + count, self.capacity)
 
     def _write(self, rows: int | np.ndarray, *fields: Any) -> None:
-        for array, values in zip(self._arrays.values(), fields):
+        for array, values in zip(self._arrays.values(), fields, strict=True):
             array[rows] = values
 
     def sample(self, batch_size: int) -> ReplayBatch:
@@ -93,19 +93,23 @@ class ReplayBuffer:
             "position": self.position,
             "size": self.size,
             "generator": self._generator.get_state(),
-            "storage": {name: tensor[: self.size].clone() for name, tensor in self._tensors.items()},
+            "storage": {
+                name: tensor[: self.size].clone() for name, tensor in self._tensors.items()
+            },
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         size = state["size"]
         if size > self.capacity:
-            raise ValueError(f"checkpoint holds {size} transitions, buffer capacity is {self.capacity}")
+            raise ValueError(
+                f"checkpoint holds {size} transitions, buffer capacity is {self.capacity}"
+            )
         for name, stored in state["storage"].items():
             target = self._tensors[name]
             if stored.shape[1:] != target.shape[1:] or stored.dtype != target.dtype:
                 raise ValueError(
-                    f"replay field {name!r}: checkpoint has {tuple(stored.shape[1:])} {stored.dtype}, "
-                    f"the run has {tuple(target.shape[1:])} {target.dtype}"
+                    f"replay field {name!r}: checkpoint has {tuple(stored.shape[1:])} "
+                    f"{stored.dtype}, the run has {tuple(target.shape[1:])} {target.dtype}"
                 )
             target[:size] = stored
         self.position = state["position"]

@@ -44,13 +44,14 @@ class EnvBatch:
         observations = []
         for index, env in enumerate(self.envs):
             env.action_space.seed(self.seed + index)
+            env.observation_space.seed(self.seed + index)
             obs, _ = env.reset(seed=self.seed + index)
             observations.append(obs)
         return np.stack(observations)
 
     def step(self, actions: np.ndarray) -> BatchStep:
         final_obs, rewards, terminated, truncated, next_obs = [], [], [], [], []
-        for env, action in zip(self.envs, actions):
+        for env, action in zip(self.envs, actions, strict=True):
             obs, reward, term, trunc, _ = env.step(action)
             final_obs.append(obs)
             rewards.append(reward)
@@ -73,7 +74,7 @@ class EnvBatch:
     def load_state_dict(self, state: list[Any]) -> None:
         if len(state) != len(self.envs):
             raise ValueError(f"checkpoint holds {len(state)} envs, the run has {len(self.envs)}")
-        for env, env_snapshot in zip(self.envs, state):
+        for env, env_snapshot in zip(self.envs, state, strict=True):
             restore_env_state(env, env_snapshot)
 
     def close(self) -> None:

@@ -25,8 +25,6 @@ def make_env(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None)
         raise ConfigError(f"env.kwargs: {env_id!r} rejected {dict(kwargs)}: {err}") from err
 
 
-def env_factory(
-    env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None
-) -> EnvFactory:
+def env_factory(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> EnvFactory:
     """A zero-argument callable that makes a fresh copy of the environment."""
     return partial(make_env, env_id, dict(kwargs), max_episode_steps)

@@ -39,6 +39,8 @@ def _restore_value(kind: str, stored: Any, current: Any) -> Any:
     if kind == "array":
         return stored.numpy().copy()
     if kind == "generator":
+        if not isinstance(current, np.random.Generator):  # a fresh env has not made one yet
+            current = np.random.Generator(getattr(np.random, stored["bit_generator"])())
         current.bit_generator.state = stored
         return current
     return stored
@@ -70,7 +72,7 @@ def restore_env_state(env: gym.Env, state: list[dict[str, Any]]) -> None:
     layers = _layers(env)
     if len(layers) != len(state):
         raise ValueError(f"env has {len(layers)} wrapper layers, the snapshot {len(state)}")
-    for layer, layer_state in zip(layers, state):
+    for layer, layer_state in zip(layers, state, strict=True):
         for name, (kind, stored) in layer_state["attributes"].items():
             setattr(layer, name, _restore_value(kind, stored, getattr(layer, name, None)))
         for name, generator_state in layer_state["spaces"].items():

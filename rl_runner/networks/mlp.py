@@ -15,7 +15,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def mlp(in_features: int, hidden_sizes: Sequence[int], out_features: int, activation: str) -> nn.Sequential:
+def mlp(
+    in_features: int, hidden_sizes: Sequence[int], out_features: int, activation: str
+) -> nn.Sequential:
     """Linear layers with `activation` between them and none after the output."""
     layers: list[nn.Module] = []
     width = in_features

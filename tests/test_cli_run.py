@@ -1,0 +1,177 @@
+"""rl-run as a user runs it: the files of a run, read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from conftest import FAST, ok, read_jsonl, rl_run
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    accumulator = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {
+        tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
+        for tag in accumulator.Tags()["scalars"]
+    }
+
+
+def test_run_directory_holds_config_logs_checkpoints_and_summary(finished_run: Path):
+    saved = (finished_run / ".hydra" / "config.yaml").read_text()
+    assert "total_steps: 3000" in saved and "name: dqn" in saved
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert summary["completed"] is True
+    assert summary["env_steps"] == 3000
+    assert summary["wall_seconds"] > 0
+    assert summary["final_eval_return_mean"] is not None
+    assert summary["best_eval_return_mean"] >= summary["final_eval_return_mean"]
+    checkpoints = sorted(p.name for p in (finished_run / "checkpoints").iterdir())
+    # keep_last=2 of the checkpoints at 1000, 2000, 3000, plus the best
+    assert checkpoints == ["best.pt", "step_0000002000.pt", "step_0000003000.pt"]
+
+
+def test_tensorboard_events_have_the_contract_tags_against_env_steps(finished_run: Path):
+    found = scalars(finished_run)
+    for tag in (
+        "train/episode_return",
+        "train/episode_length",
+        "eval/return_mean",
+        "eval/return_std",
+        "loss/td",
+        "train/epsilon",
+        "time/sps",
+    ):
+        assert tag in found, f"missing {tag}; have {sorted(found)}"
+    assert [step for step, _ in found["eval/return_mean"]] == [1000, 2000, 3000]
+    assert [step for step, _ in found["time/sps"]] == [500, 1000, 1500, 2000, 2500, 3000]
+    episode_steps = [step for step, _ in found["train/episode_return"]]
+    assert episode_steps == sorted(episode_steps) and episode_steps[-1] <= 3000
+    # CartPole pays 1 per step, so an episode's return equals its length.
+    returns = [value for _, value in found["train/episode_return"]]
+    lengths = [value for _, value in found["train/episode_length"]]
+    assert returns == lengths
+    epsilon = [value for _, value in found["train/epsilon"]]
+    assert epsilon == sorted(epsilon, reverse=True)
+
+
+def test_jsonl_metrics_carry_the_same_scalars_as_tensorboard(finished_run: Path):
+    rows = read_jsonl(finished_run / "metrics.jsonl")
+    from_jsonl = sorted(
+        (tag, row["step"]) for row in rows for tag in row if tag not in ("step", "time")
+    )
+    from_tensorboard = sorted(
+        (tag, step) for tag, points in scalars(finished_run).items() for step, _ in points
+    )
+    assert from_jsonl == from_tensorboard
+
+
+def test_evaluations_file_lists_each_evaluation_with_its_episodes(finished_run: Path):
+    evaluations = read_jsonl(finished_run / "evaluations.jsonl")
+    assert [row["step"] for row in evaluations] == [1000, 2000, 3000]
+    for row in evaluations:
+        assert len(row["returns"]) == 3
+        assert abs(row["eval/return_mean"] - sum(row["returns"]) / 3) < 1e-9
+
+
+def test_checkpoint_holds_networks_optimiser_replay_rng_and_counters(finished_run: Path):
+    state = torch.load(finished_run / "checkpoints" / "step_0000003000.pt", weights_only=True)
+    agent = state["agent"]
+    assert set(agent) >= {"q_network", "target_network", "optimizer", "rng", "counters", "replay"}
+    assert agent["counters"]["env_steps"] == 3000
+    assert agent["replay"]["size"] == 3000
+    assert agent["replay"]["storage"]["obs"].shape == (3000, 4)
+    assert set(state["global_rng"]) == {"python", "numpy", "torch"}
+    assert state["loop"]["env_steps"] == 3000
+    best = torch.load(finished_run / "checkpoints" / "best.pt", weights_only=True)
+    assert "replay" not in best["agent"]
+    assert (
+        best["eval_return_mean"]
+        == json.loads((finished_run / "summary.json").read_text())["best_eval_return_mean"]
+    )
+
+
+def test_evaluation_is_reproducible_across_runs_with_the_same_seed(tmp_path: Path):
+    """Same seed, same config: identical evaluations (and fixed eval seeds)."""
+    args = [*FAST, "trainer.total_steps=1000", "eval.every=500"]
+    first = tmp_path / "a"
+    second = tmp_path / "b"
+    ok(rl_run(*args, f"hydra.run.dir={first}", cwd=tmp_path))
+    ok(rl_run(*args, f"hydra.run.dir={second}", cwd=tmp_path))
+    assert read_jsonl(first / "evaluations.jsonl") == read_jsonl(second / "evaluations.jsonl")
+
+
+def test_default_run_dir_is_under_outputs_of_the_working_directory(tmp_path: Path):
+    ok(rl_run(*FAST, "trainer.total_steps=300", "eval.every=300", cwd=tmp_path))
+    run_dirs = [p.parent for p in (tmp_path / "outputs").rglob("summary.json")]
+    assert len(run_dirs) == 1
+    assert run_dirs[0].name.endswith("_dqn_cartpole_seed0")
+
+
+def test_generic_gym_env_by_id(tmp_path: Path):
+    run_dir = tmp_path / "acrobot"
+    ok(
+        rl_run(
+            "env=gym",
+            "env.id=Acrobot-v1",
+            *FAST,
+            "trainer.total_steps=600",
+            "eval.every=600",
+            "eval.episodes=1",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 600
+    # Acrobot pays -1 per step until it swings up (500-step limit).
+    assert -500 <= summary["final_eval_return_mean"] < 0
+
+
+def test_multirun_makes_one_run_dir_per_job(tmp_path: Path):
+    result = ok(
+        rl_run(
+            "-m",
+            "seed=0,1",
+            "algo.lr=1e-3,3e-4",
+            *FAST,
+            "trainer.total_steps=300",
+            "eval.every=300",
+            "hydra.sweep.dir=sweep",
+            cwd=tmp_path,
+        )
+    )
+    summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
+    assert len(summaries) == 4, result.stdout
+    assert sorted(p.parent.name for p in summaries) == ["0", "1", "2", "3"]
+    overrides = (tmp_path / "sweep" / "3" / ".hydra" / "overrides.yaml").read_text()
+    assert "seed=1" in overrides and "algo.lr=0.0003" in overrides
+
+
+def test_hydra_introspection_works(tmp_path: Path):
+    help_text = ok(rl_run("--help", cwd=tmp_path)).stdout
+    assert "algo" in help_text and "dqn" in help_text
+    job = ok(rl_run("--cfg", "job", "seed=7", cwd=tmp_path)).stdout
+    assert "seed: 7" in job and "total_steps: 50000" in job
+    defaults = ok(rl_run("--info", "defaults", cwd=tmp_path)).stdout
+    assert "algo/dqn" in defaults and "env/cartpole" in defaults
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_tutorial_preset_composes_the_seed_000_hyperparameters(tmp_path: Path):
+    job = ok(rl_run("+experiment=dqn_cartpole_tutorial", "--cfg", "job", cwd=tmp_path)).stdout
+    for expected in (
+        "hidden_sizes:\n  - 128\n  - 128",
+        "capacity: 10000",
+        "batch_size: 128",
+        "lr: 0.0001",
+        "optimizer: adamw",
+        "amsgrad: true",
+        "target_tau: 0.005",
+        "schedule: exponential",
+        "decay_steps: 1000",
+        "grad_clip_value: 100.0",
+    ):
+        assert expected in job, expected

@@ -1,0 +1,119 @@
+"""Resume is exact: N steps + resume + M steps equals N+M straight steps, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run
+
+ARGS = [*FAST, "eval.every=1000", "checkpoint.every=1000", "trainer.log_every=250"]
+
+
+def final_state(run_dir: Path, step: int) -> dict:
+    return torch.load(run_dir / "checkpoints" / f"step_{step:010d}.pt", weights_only=True)
+
+
+def assert_trees_equal(left: object, right: object, path: str = "") -> None:
+    if isinstance(left, torch.Tensor):
+        assert isinstance(right, torch.Tensor) and torch.equal(left, right), path
+    elif isinstance(left, dict):
+        assert isinstance(right, dict) and left.keys() == right.keys(), path
+        for key in left:
+            assert_trees_equal(left[key], right[key], f"{path}/{key}")
+    elif isinstance(left, (list, tuple)):
+        assert len(left) == len(right), path
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_trees_equal(a, b, f"{path}[{index}]")
+    else:
+        assert left == right, path
+
+
+def comparable_rows(run_dir: Path) -> list[dict]:
+    """Metric rows without wall-clock values (time, steps per second)."""
+    return [
+        {k: v for k, v in row.items() if k not in ("time", "time/sps")}
+        for row in read_jsonl(run_dir / "metrics.jsonl")
+    ]
+
+
+def assert_same_run(straight: Path, resumed: Path, step: int) -> None:
+    left, right = final_state(straight, step), final_state(resumed, step)
+    right["loop"]["wall_seconds"] = left["loop"]["wall_seconds"]
+    assert_trees_equal(left["agent"], right["agent"], "agent")
+    assert_trees_equal(left, right)
+    assert comparable_rows(straight) == comparable_rows(resumed)
+    assert read_jsonl(straight / "evaluations.jsonl") == read_jsonl(resumed / "evaluations.jsonl")
+
+
+def test_resumed_run_is_bitwise_equal_to_a_straight_run(tmp_path: Path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    ok(rl_run(*ARGS, "trainer.total_steps=4000", f"hydra.run.dir={straight}", cwd=tmp_path))
+    ok(rl_run(*ARGS, "trainer.total_steps=2000", f"hydra.run.dir={resumed}", cwd=tmp_path))
+    ok(rl_run(f"resume={resumed}", "trainer.total_steps=4000", cwd=tmp_path))
+    assert_same_run(straight, resumed, 4000)
+    summary = json.loads((resumed / "summary.json").read_text())
+    assert summary["env_steps"] == 4000 and summary["completed"] is True
+    assert "total_steps: 4000" in (resumed / ".hydra" / "config.yaml").read_text()
+
+
+def test_resume_after_a_crash_drops_log_rows_past_the_checkpoint(tmp_path: Path):
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    ok(rl_run(*ARGS, "trainer.total_steps=4000", f"hydra.run.dir={straight}", cwd=tmp_path))
+    ok(
+        rl_run(
+            *ARGS,
+            "trainer.total_steps=3000",
+            "checkpoint.keep_last=5",
+            f"hydra.run.dir={crashed}",
+            cwd=tmp_path,
+        )
+    )
+    # As if the process died after logging up to step 3000 but before its last checkpoint.
+    (crashed / "checkpoints" / "step_0000003000.pt").unlink()
+    assert max(row["step"] for row in read_jsonl(crashed / "metrics.jsonl")) == 3000
+    ok(rl_run(f"resume={crashed}", "trainer.total_steps=4000", cwd=tmp_path))
+    assert_same_run(straight, crashed, 4000)
+
+
+def test_sigint_checkpoints_and_the_run_resumes_exactly(tmp_path: Path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    total = "trainer.total_steps=20000"
+    process = subprocess.Popen(
+        [RL_RUN, *ARGS, total, f"hydra.run.dir={stopped}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    deadline = time.monotonic() + 120
+    while not (stopped / "checkpoints" / "step_0000001000.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "run ended early"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "SIGINT" in stderr and f"resume={stopped}" in stderr
+    summary = json.loads((stopped / "summary.json").read_text())
+    assert summary["completed"] is False and 1000 <= summary["env_steps"] < 20000
+    newest = sorted((stopped / "checkpoints").glob("step_*.pt"))[-1]
+    assert newest.name == f"step_{summary['env_steps']:010d}.pt"
+
+    ok(rl_run(f"resume={stopped}", cwd=tmp_path))
+    ok(rl_run(*ARGS, total, f"hydra.run.dir={straight}", cwd=tmp_path))
+    assert_same_run(straight, stopped, 20000)
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path, finished_run: Path):
+    from conftest import tree_digest
+
+    before = tree_digest(finished_run)
+    result = ok(rl_run(f"resume={finished_run}", cwd=tmp_path))
+    assert "already has 3000 of 3000 steps" in result.stdout + result.stderr
+    assert tree_digest(finished_run) == before
