@@ -25,6 +25,7 @@ from rl_runner.agents.common import make_optimizer
 from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.config.schema import DQNConfig, EpsilonSchedule, TDLoss
 from rl_runner.networks.flat import FlatParameters
+from rl_runner.networks.mlp import NumpyMLP
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
@@ -72,6 +73,8 @@ class DQN:
         self._steps_since_train = 0
         self._steps_since_target_update = 0
         self._loss = F.smooth_l1_loss if config.loss is TDLoss.huber else F.mse_loss
+        # Built after flattening: the numpy views must see the flat buffer.
+        self._numpy_q = NumpyMLP(self.q_network) if NumpyMLP.supports(self.q_network) else None
 
     # acting ------------------------------------------------------------------
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
@@ -90,9 +93,11 @@ class DQN:
             )
         return actions
 
-    @torch.inference_mode()
     def _greedy(self, obs: np.ndarray) -> np.ndarray:
-        q_values = self.q_network(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+        if self._numpy_q is not None:
+            return self._numpy_q(obs).argmax(axis=1)
+        with torch.inference_mode():
+            q_values = self.q_network(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
         return q_values.argmax(dim=1).cpu().numpy()
 
     # learning ----------------------------------------------------------------

@@ -50,6 +50,8 @@ class EnvBatch:
         return np.stack(observations)
 
     def step(self, actions: np.ndarray) -> BatchStep:
+        if len(self.envs) == 1:
+            return self._step_one(actions[0])
         final_obs, rewards, terminated, truncated, next_obs = [], [], [], [], []
         for env, action in zip(self.envs, actions, strict=True):
             obs, reward, term, trunc, _ = env.step(action)
@@ -66,6 +68,20 @@ class EnvBatch:
             terminated=np.asarray(terminated, dtype=bool),
             truncated=np.asarray(truncated, dtype=bool),
             final_obs=np.stack(final_obs),
+        )
+
+    def _step_one(self, action: Any) -> BatchStep:
+        """The single-env case without per-step lists (same result as the general path)."""
+        env = self.envs[0]
+        obs, reward, terminated, truncated, _ = env.step(action)
+        final_obs = obs[None]
+        next_obs = env.reset()[0][None] if terminated or truncated else final_obs
+        return BatchStep(
+            next_obs=next_obs,
+            rewards=np.array([reward], dtype=np.float32),
+            terminated=np.array([terminated]),
+            truncated=np.array([truncated]),
+            final_obs=final_obs,
         )
 
     def state_dict(self) -> list[Any]:

@@ -1,0 +1,44 @@
+"""Helpers for the benchmarks: run our trainer in-process and evaluate any policy."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from hydra import compose, initialize_config_module
+
+from rl_runner.build import build_trainer, validate
+from rl_runner.config.store import register_schemas
+
+
+def train_ours(overrides: list[str]) -> tuple[float, dict, object]:
+    """Train with `rl-run`'s config and trainer; returns (train seconds, summary, agent)."""
+    register_schemas()
+    with initialize_config_module("rl_runner.configs", version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = build_trainer(validate(cfg), Path(run_dir), checkpoint=None)
+        started = time.perf_counter()
+        summary = trainer.run()
+        seconds = time.perf_counter() - started
+    return seconds, summary, trainer.agent
+
+
+def evaluate(policy: Callable[[np.ndarray], int], env_id: str, seeds: list[int]) -> float:
+    """Mean return of `policy` over one episode per seed (each reset with its seed)."""
+    env = gym.make(env_id)
+    returns = []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
