@@ -1,0 +1,105 @@
+"""`rl-plot`: learning curves of one or more run directories as a PNG.
+
+    rl-plot outputs/2026-11-23/12-00-00_dqn_cartpole_seed0          # -> <run>/learning_curve.png
+    rl-plot outputs/multirun/2026-11-23/12-00-00/* -o sweep.png      # runs overlaid
+
+Left: training episode returns with their 100-episode moving average (as the DQN
+tutorial plots durations). Right: evaluation return mean and std against env steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rl_runner.logger import EVALUATIONS_FILE, METRICS_FILE, read_jsonl  # noqa: E402
+
+MOVING_AVERAGE = 100
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last `window` values at each point (fewer at the start)."""
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (cumulative[1:] - cumulative[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+def run_label(run_dir: Path) -> str:
+    """The directory name, or for a sweep job (named by its number) its overrides."""
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    if run_dir.name.isdigit() and overrides.is_file():
+        lines = overrides.read_text().splitlines()
+        return ",".join(line.removeprefix("- ").strip() for line in lines) or run_dir.name
+    return run_dir.name
+
+
+def plot_runs(run_dirs: list[Path], output: Path) -> None:
+    figure, (train_axis, eval_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for index, run_dir in enumerate(run_dirs):
+        color = f"C{index % 10}"
+        label = run_label(run_dir)
+        episodes = [r for r in read_jsonl(run_dir / METRICS_FILE) if "train/episode_return" in r]
+        if episodes:
+            steps = np.array([r["step"] for r in episodes])
+            returns = np.array([r["train/episode_return"] for r in episodes])
+            train_axis.plot(steps, returns, color=color, alpha=0.25, linewidth=0.8)
+            train_axis.plot(
+                steps, moving_average(returns, MOVING_AVERAGE), color=color, label=label
+            )
+        evaluations = read_jsonl(run_dir / EVALUATIONS_FILE)
+        if evaluations:
+            steps = np.array([r["step"] for r in evaluations])
+            mean = np.array([r["eval/return_mean"] for r in evaluations])
+            std = np.array([r["eval/return_std"] for r in evaluations])
+            eval_axis.plot(steps, mean, color=color, marker="o", markersize=3, label=label)
+            eval_axis.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
+    train_axis.set(
+        title=f"Training episodes ({MOVING_AVERAGE}-episode moving average)",
+        xlabel="environment steps",
+        ylabel="episode return",
+    )
+    eval_axis.set(
+        title="Greedy evaluation (mean ± std)", xlabel="environment steps", ylabel="return"
+    )
+    for axis in (train_axis, eval_axis):
+        axis.grid(alpha=0.3)
+    if len(run_dirs) <= 10:
+        eval_axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+
+
+def main(arguments: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rl-plot", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories")
+    parser.add_argument("-o", "--output", type=Path, help="PNG path (default: inside the run)")
+    args = parser.parse_args(arguments)
+    for run_dir in args.runs:
+        if not (run_dir / METRICS_FILE).is_file():
+            print(
+                f"rl-plot: error: {run_dir} is not a run directory (no {METRICS_FILE})",
+                file=sys.stderr,
+            )
+            return 2
+    output = args.output
+    if output is None:
+        output = (
+            args.runs[0] / "learning_curve.png"
+            if len(args.runs) == 1
+            else Path("learning_curves.png")
+        )
+    plot_runs(args.runs, output)
+    print(output)
+    return 0
+
+
+def cli() -> None:
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Unit checks of the pieces the loop is made of (no Hydra, no subprocess)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rl_runner.agents.dqn import DQN, epsilon_at
+from rl_runner.buffers.replay import ReplayBuffer
+from rl_runner.checkpoint import Checkpointer, load_checkpoint
+from rl_runner.config.schema import DQNConfig, EpsilonConfig, EpsilonSchedule
+from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.factory import env_factory
+from rl_runner.envs.snapshot import env_state, restore_env_state
+from rl_runner.errors import CheckpointError, ConfigError
+from rl_runner.evaluator import Evaluator
+from rl_runner.networks.flat import FlatParameters
+from rl_runner.networks.mlp import NumpyMLP, mlp
+
+CPU = torch.device("cpu")
+
+
+def make_buffer(capacity: int = 5) -> ReplayBuffer:
+    return ReplayBuffer(capacity, (2,), np.float32, (), np.int64, seed=0, device=CPU)
+
+
+def add(buffer: ReplayBuffer, value: float, count: int = 1) -> None:
+    obs = np.full((count, 2), value, dtype=np.float32)
+    buffer.add(obs, np.arange(count), np.full(count, value, np.float32), obs + 1, np.zeros(count))
+
+
+def test_replay_ring_buffer_overwrites_the_oldest_and_round_trips():
+    buffer = make_buffer()
+    for value in range(7):
+        add(buffer, float(value))
+    assert len(buffer) == 5 and buffer.position == 2
+    stored = sorted(buffer.state_dict()["storage"]["rewards"].tolist())
+    assert stored == [2.0, 3.0, 4.0, 5.0, 6.0]
+    add(buffer, 10.0, count=4)  # a batch that wraps around the end
+    assert sorted(buffer.state_dict()["storage"]["rewards"].tolist()) == [6.0, 10, 10, 10, 10]
+
+    copy = make_buffer()
+    copy.load_state_dict(buffer.state_dict())
+    first, second = buffer.sample(16), copy.sample(16)
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(first.next_obs, first.obs + 1)
+
+
+def test_epsilon_schedules_start_decay_and_settle():
+    linear = DQNConfig(epsilon=EpsilonConfig(EpsilonSchedule.linear, 1.0, 0.1, 100))
+    assert epsilon_at(linear, 0) == 1.0
+    assert epsilon_at(linear, 50) == pytest.approx(0.55)
+    assert epsilon_at(linear, 10_000) == pytest.approx(0.1)
+    tutorial = DQNConfig(epsilon=EpsilonConfig(EpsilonSchedule.exponential, 0.9, 0.05, 1000))
+    assert epsilon_at(tutorial, 1000) == pytest.approx(0.05 + 0.85 * np.exp(-1))
+
+
+def test_schema_value_checks_name_the_field():
+    with pytest.raises(ConfigError, match=r"^algo\.gamma: "):
+        DQNConfig(gamma=1.5)
+    with pytest.raises(ConfigError, match=r"^algo\.epsilon\.decay_steps: "):
+        EpsilonConfig(decay_steps=0)
+
+
+def test_env_snapshot_restores_the_exact_continuation():
+    def rollout(env: gym.Env, steps: int) -> list:
+        out = []
+        for step in range(steps):
+            obs, reward, terminated, truncated, _ = env.step(step % 2)
+            out.append((obs.tolist(), reward, terminated, truncated))
+            if terminated or truncated:
+                env.reset()
+        return out
+
+    env = gym.make("CartPole-v1")
+    env.reset(seed=3)
+    rollout(env, 37)
+    snapshot = env_state(env)
+    expected = rollout(env, 80)
+    other = gym.make("CartPole-v1")  # never reset: the snapshot must carry everything
+    restore_env_state(other, snapshot)
+    assert rollout(other, 80) == expected
+
+
+def test_env_batch_resets_finished_episodes_in_the_same_step():
+    envs = EnvBatch(env_factory("CartPole-v1", {}, 5), num_envs=2, seed=0)
+    envs.reset()
+    for _ in range(4):
+        step = envs.step(np.array([0, 1]))
+        assert not step.truncated.any()
+    step = envs.step(np.array([0, 1]))
+    assert step.truncated.all()  # the 5-step limit truncates; it does not terminate
+    assert not np.array_equal(step.final_obs, step.next_obs)
+
+
+def test_evaluator_uses_the_same_seeds_every_time():
+    evaluator = Evaluator(env_factory("CartPole-v1", {}, None), episodes=4, seed=100)
+    rng = np.random.default_rng(0)
+    fixed_policy = lambda obs: (obs[:, 2] > 0).astype(np.int64)  # noqa: E731
+    first, second = evaluator.run(fixed_policy), evaluator.run(fixed_policy)
+    assert np.array_equal(first.returns, second.returns)
+    assert len(set(first.returns.tolist())) > 1  # different seeds, different episodes
+    random_policy = lambda obs: rng.integers(2, size=len(obs))  # noqa: E731
+    assert evaluator.run(random_policy).returns.shape == (4,)
+
+
+def test_flat_parameters_are_the_module_parameters_and_gradients():
+    network = mlp(3, [8], 2, "relu")
+    before = [p.detach().clone() for p in network.parameters()]
+    flat = FlatParameters(network)
+    for p, original in zip(network.parameters(), before, strict=True):
+        assert torch.equal(p, original)
+    network(torch.randn(5, 3)).sum().backward()
+    assert flat.grad.abs().sum() > 0
+    assert torch.equal(flat.grad[: 8 * 3], network[0].weight.grad.view(-1))
+    flat.clip_grad_norm_(1e-3)
+    assert torch.linalg.vector_norm(flat.grad) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_numpy_forward_matches_torch_and_follows_weight_updates():
+    network = mlp(4, [16, 16], 3, "tanh")
+    FlatParameters(network)
+    numpy_network = NumpyMLP(network)
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    np.testing.assert_allclose(numpy_network(x), network(torch.from_numpy(x)).detach(), atol=1e-5)
+    with torch.no_grad():
+        network[0].weight.add_(1.0)
+    np.testing.assert_allclose(numpy_network(x), network(torch.from_numpy(x)).detach(), atol=1e-5)
+
+
+def test_dqn_agent_state_round_trips_through_a_checkpoint(tmp_path: Path):
+    def agent() -> DQN:
+        torch.manual_seed(0)
+        buffer = ReplayBuffer(100, (4,), np.float32, (), np.int64, seed=0, device=CPU)
+        config = DQNConfig(learning_starts=8, train_freq=1)
+        return DQN(config, mlp(4, [16], 2, "relu"), buffer, 8, 2, seed=0, device=CPU)
+
+    trained = agent()
+    obs = np.zeros((1, 4), dtype=np.float32)
+    for step in range(20):
+        trained.observe(
+            obs + step,
+            np.array([step % 2]),
+            np.ones(1, np.float32),
+            obs + step + 1,
+            np.array([False]),
+            np.array([False]),
+        )
+        trained.update()
+    checkpointer = Checkpointer(tmp_path, keep_last=1)
+    path = checkpointer.save({"agent": trained.state_dict()}, 20)
+    restored = agent()
+    restored.load_state_dict(load_checkpoint(path)["agent"])
+    assert restored.updates == trained.updates == 13
+    for a, b in zip(trained.q_network.parameters(), restored.q_network.parameters(), strict=True):
+        assert torch.equal(a, b)
+    batch = np.random.default_rng(1).standard_normal((32, 4)).astype(np.float32)
+    assert np.array_equal(trained.act(batch, explore=True), restored.act(batch, explore=True))
+    assert trained.update().keys() == restored.update().keys()
+    for a, b in zip(trained.q_network.parameters(), restored.q_network.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpointer_keeps_the_last_k_and_rejects_foreign_files(tmp_path: Path):
+    checkpointer = Checkpointer(tmp_path, keep_last=2)
+    for step in (10, 20, 30):
+        checkpointer.save({"value": torch.tensor(step)}, step)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "step_0000000020.pt",
+        "step_0000000030.pt",
+    ]
+    assert checkpointer.latest() == tmp_path / "step_0000000030.pt"
+    torch.save({"value": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not an rl-runner checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
