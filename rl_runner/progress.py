@@ -23,13 +23,11 @@ class Progress:
         self._shown_step = start_step
         self._last_eval: float | None = None
 
-    def advance(self, step: int, steps_per_second: float) -> None:
+    def advance(self, step: int) -> None:
         if self._bar is not None:
             self._bar.update(step - self._shown_step)
-            postfix = {"sps": f"{steps_per_second:.0f}"}
             if self._last_eval is not None:
-                postfix["eval"] = f"{self._last_eval:.1f}"
-            self._bar.set_postfix(postfix, refresh=False)
+                self._bar.set_postfix(eval_return=f"{self._last_eval:.1f}", refresh=False)
         self._shown_step = step
 
     def evaluated(self, step: int, return_mean: float, steps_per_second: float) -> None:

@@ -104,7 +104,7 @@ class Trainer:
                     if self.env_steps >= next_log:
                         next_log = next_multiple(self.env_steps, schedule.log_every)
                         self._log_training(speed.rate(self.env_steps))
-                        progress.advance(self.env_steps, speed.last_rate)
+                        progress.advance(self.env_steps)
                     if self.env_steps >= next_eval:
                         next_eval = next_multiple(self.env_steps, schedule.eval_every)
                         self._evaluate()
