@@ -13,10 +13,13 @@ from hydra import compose, initialize_config_module
 
 from rl_runner.build import build_trainer, validate
 from rl_runner.config.store import register_schemas
+from rl_runner.logger import EVALUATIONS_FILE, read_jsonl
 
 
-def train_ours(overrides: list[str]) -> tuple[float, dict, object]:
-    """Train with `rl-run`'s config and trainer; returns (train seconds, summary, agent)."""
+def train_ours(overrides: list[str]) -> tuple[float, dict, object, list[dict]]:
+    """Train with `rl-run`'s config and trainer.
+
+    Returns (training seconds, summary, agent, evaluation rows)."""
     register_schemas()
     with initialize_config_module("rl_runner.configs", version_base="1.3"):
         cfg = compose("config", overrides=overrides)
@@ -25,7 +28,8 @@ def train_ours(overrides: list[str]) -> tuple[float, dict, object]:
         started = time.perf_counter()
         summary = trainer.run()
         seconds = time.perf_counter() - started
-    return seconds, summary, trainer.agent
+        evaluations = read_jsonl(Path(run_dir) / EVALUATIONS_FILE)
+    return seconds, summary, trainer.agent, evaluations
 
 
 def evaluate(policy: Callable[[np.ndarray], int], env_id: str, seeds: list[int]) -> float:

@@ -69,7 +69,7 @@ def our_overrides(seed: int, steps: int) -> list[str]:
 
 
 def run_ours(seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float]:
-    seconds, _, agent = train_ours(our_overrides(seed, steps))
+    seconds, _, agent, _ = train_ours(our_overrides(seed, steps))
     score = evaluate(
         lambda obs: int(agent.act(obs[None], explore=False)[0]), "CartPole-v1", eval_seeds
     )
