@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from rl_runner.agents.dqn import DQN, epsilon_at
+from rl_runner.agents.dqn import DQN, epsilon_at, learning_rate_at
 from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.checkpoint import Checkpointer, load_checkpoint
 from rl_runner.config.schema import DQNConfig, EpsilonConfig, EpsilonSchedule
@@ -58,6 +58,14 @@ def test_epsilon_schedules_start_decay_and_settle():
     assert epsilon_at(linear, 10_000) == pytest.approx(0.1)
     tutorial = DQNConfig(epsilon=EpsilonConfig(EpsilonSchedule.exponential, 0.9, 0.05, 1000))
     assert epsilon_at(tutorial, 1000) == pytest.approx(0.05 + 0.85 * np.exp(-1))
+
+
+def test_learning_rate_decays_linearly_then_holds():
+    assert learning_rate_at(DQNConfig(lr=1e-3), 10**6) == 1e-3  # no decay configured
+    decaying = DQNConfig(lr=1e-3, lr_end=1e-4, lr_decay_steps=1000)
+    assert learning_rate_at(decaying, 0) == 1e-3
+    assert learning_rate_at(decaying, 500) == pytest.approx(5.5e-4)
+    assert learning_rate_at(decaying, 5000) == pytest.approx(1e-4)
 
 
 def test_schema_value_checks_name_the_field():

@@ -29,6 +29,13 @@ from rl_runner.networks.mlp import NumpyMLP
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
+def learning_rate_at(config: DQNConfig, env_steps: int) -> float:
+    if config.lr_decay_steps is None:
+        return config.lr
+    fraction = min(env_steps / config.lr_decay_steps, 1.0)
+    return config.lr + fraction * (config.lr_end - config.lr)
+
+
 def epsilon_at(config: DQNConfig, env_steps: int) -> float:
     schedule = config.epsilon
     if schedule.schedule is EpsilonSchedule.linear:
@@ -121,6 +128,8 @@ class DQN:
         if self._steps_since_train >= config.train_freq:
             self._steps_since_train = 0
             if self.env_steps >= config.learning_starts and len(self.buffer) >= self.batch_size:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate_at(config, self.env_steps)
                 for _ in range(config.gradient_steps):
                     metrics = self._gradient_step()
         if self._steps_since_target_update >= config.target_update_every:
@@ -153,7 +162,10 @@ class DQN:
 
     # reporting and state -----------------------------------------------------
     def diagnostics(self) -> dict[str, float]:
-        return {"train/epsilon": epsilon_at(self.config, self.env_steps)}
+        return {
+            "train/epsilon": epsilon_at(self.config, self.env_steps),
+            "train/learning_rate": learning_rate_at(self.config, self.env_steps),
+        }
 
     @property
     def counters(self) -> dict[str, int]:

@@ -70,6 +70,10 @@ class DQNConfig:
 
     name: str = "dqn"
     lr: float = 1e-4
+    # linear learning-rate decay from lr to lr_end over lr_decay_steps env steps,
+    # then constant; null keeps lr constant
+    lr_end: float = 0.0
+    lr_decay_steps: int | None = None
     optimizer: Optimizer = Optimizer.adam
     amsgrad: bool = False  # Adam/AdamW only
     weight_decay: float = 0.0
@@ -95,6 +99,12 @@ class DQNConfig:
 
     def __post_init__(self) -> None:
         require(self.lr > 0, "algo.lr", f"must be > 0, got {self.lr}")
+        require(self.lr_end >= 0, "algo.lr_end", f"must be >= 0, got {self.lr_end}")
+        require(
+            self.lr_decay_steps is None or self.lr_decay_steps > 0,
+            "algo.lr_decay_steps",
+            "must be > 0 or null",
+        )
         require(0.0 <= self.gamma <= 1.0, "algo.gamma", f"must be in [0, 1], got {self.gamma}")
         require(self.train_freq >= 1, "algo.train_freq", "must be >= 1")
         require(self.gradient_steps >= 1, "algo.gradient_steps", "must be >= 1")
