@@ -160,12 +160,15 @@ def prepare_arguments(arguments: list[str]) -> list[str]:
     and told not to overwrite DIR/.hydra.
     """
     resume = _argument_value(arguments, "resume")
+    multirun = "-m" in arguments or "--multirun" in arguments
+    if resume and multirun:
+        raise ConfigError("resume: continue runs one at a time (without -m/--multirun)")
     if resume:
         resume_dir = Path(resume).expanduser()
         check_resume_dir(resume_dir)
         return [*arguments, f"hydra.run.dir={resume_dir}", "hydra.output_subdir=null"]
     run_dir = _argument_value(arguments, "hydra.run.dir")
-    if run_dir and "-m" not in arguments and "--multirun" not in arguments:
+    if run_dir and not multirun:
         check_fresh_run_dir(Path(run_dir).expanduser())
     return arguments
 

@@ -86,48 +86,52 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        schedule = self.schedule
+        """Train to `total_steps` (or a stop signal); returns the summary."""
         started = time.perf_counter()
         self.logger = RunLogger(self.run_dir, resume_step=self.env_steps if self._resumed else None)
         if not self._resumed:
             self.logger.log_text("config", self.config_text)
             self.obs = self.envs.reset()
-        next_log = next_multiple(self.env_steps, schedule.log_every)
-        next_eval = next_multiple(self.env_steps, schedule.eval_every)
-        next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
-        progress = Progress(schedule.total_steps, self.env_steps)
-        speed = _SpeedMeter(self.env_steps)
+        progress = Progress(self.schedule.total_steps, self.env_steps)
         try:
             with self._stop_on_signals():
-                while self.env_steps < schedule.total_steps and self._stop_signal is None:
-                    self._step()
-                    if self.env_steps >= next_log:
-                        next_log = next_multiple(self.env_steps, schedule.log_every)
-                        self._log_training(speed.rate(self.env_steps))
-                        progress.advance(self.env_steps)
-                    if self.env_steps >= next_eval:
-                        next_eval = next_multiple(self.env_steps, schedule.eval_every)
-                        self._evaluate()
-                        progress.evaluated(self.env_steps, self.last_eval, speed.last_rate)
-                    if self.env_steps >= next_checkpoint:
-                        next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
-                        self._checkpoint(started)
-                stopped_early = self._stop_signal is not None
-                if not stopped_early:
+                self._train(progress, started)
+                if self._stop_signal is None:
                     self._finish(started)
                 elif self.checkpointer.latest() != self._checkpoint_path():
                     self._checkpoint(started)
         finally:
             progress.close()
             self.logger.close()
-        summary = self._write_summary(started, completed=not stopped_early)
-        if stopped_early:
+        summary = self._write_summary(started, completed=self._stop_signal is None)
+        if self._stop_signal is not None:
             name = signal.Signals(self._stop_signal).name
             raise RunInterrupted(
                 f"{name} at step {self.env_steps}: checkpoint saved; "
                 f"continue with: rl-run resume={self.run_dir}"
             )
         return summary
+
+    def _train(self, progress: Progress, started: float) -> None:
+        """The loop, with logging, evaluation and checkpoints at their env-step multiples."""
+        schedule = self.schedule
+        next_log = next_multiple(self.env_steps, schedule.log_every)
+        next_eval = next_multiple(self.env_steps, schedule.eval_every)
+        next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
+        speed = _SpeedMeter(self.env_steps)
+        while self.env_steps < schedule.total_steps and self._stop_signal is None:
+            self._step()
+            if self.env_steps >= next_log:
+                next_log = next_multiple(self.env_steps, schedule.log_every)
+                self._log_training(speed.rate(self.env_steps))
+                progress.advance(self.env_steps)
+            if self.env_steps >= next_eval:
+                next_eval = next_multiple(self.env_steps, schedule.eval_every)
+                self._evaluate()
+                progress.evaluated(self.env_steps, self.last_eval, speed.last_rate)
+            if self.env_steps >= next_checkpoint:
+                next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
+                self._checkpoint(started)
 
     def _step(self) -> None:
         obs = self.obs

@@ -44,6 +44,10 @@ def test_resume_of_a_missing_directory(tmp_path: Path):
     assert not (tmp_path / "gone").exists()
 
 
+def test_resume_cannot_be_swept(tmp_path: Path, finished_run: Path):
+    assert_rejected(tmp_path, "-m", f"resume={finished_run}", mentions="one at a time")
+
+
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path: Path):
     plain = tmp_path / "plain"
     plain.mkdir()

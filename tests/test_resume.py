@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run
+from test_cli_run import scalars
 
 ARGS = [*FAST, "eval.every=1000", "checkpoint.every=1000", "trainer.log_every=250"]
 
@@ -79,6 +80,10 @@ def test_resume_after_a_crash_drops_log_rows_past_the_checkpoint(tmp_path: Path)
     assert max(row["step"] for row in read_jsonl(crashed / "metrics.jsonl")) == 3000
     ok(rl_run(f"resume={crashed}", "trainer.total_steps=4000", cwd=tmp_path))
     assert_same_run(straight, crashed, 4000)
+    # TensorBoard too: the resumed event file purges the first one's steps past 2000.
+    straight_scalars, crashed_scalars = scalars(straight), scalars(crashed)
+    del straight_scalars["time/sps"], crashed_scalars["time/sps"]
+    assert crashed_scalars == straight_scalars
 
 
 def test_sigint_checkpoints_and_the_run_resumes_exactly(tmp_path: Path):
