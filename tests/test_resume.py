@@ -122,3 +122,28 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path, finished_run: 
     result = ok(rl_run(f"resume={finished_run}", cwd=tmp_path))
     assert "already has 3000 of 3000 steps" in result.stdout + result.stderr
     assert tree_digest(finished_run) == before
+
+
+def test_evaluation_and_checkpoint_frequency_do_not_perturb_training(tmp_path: Path):
+    """Evaluating and checkpointing draw on no training RNG: the learner ends the same."""
+    sparse, dense = tmp_path / "sparse", tmp_path / "dense"
+    common = [*FAST, "trainer.total_steps=2000"]
+    ok(
+        rl_run(
+            *common,
+            "eval.every=2000",
+            "checkpoint.every=2000",
+            f"hydra.run.dir={sparse}",
+            cwd=tmp_path,
+        )
+    )
+    ok(
+        rl_run(
+            *common,
+            "eval.every=300",
+            "checkpoint.every=700",
+            f"hydra.run.dir={dense}",
+            cwd=tmp_path,
+        )
+    )
+    assert_trees_equal(final_state(sparse, 2000)["agent"], final_state(dense, 2000)["agent"])
