@@ -33,6 +33,7 @@ test-fast: $(INSTALLED)  ## skip the long learning checks
 lint: $(INSTALLED)
 	$(BIN)/ruff check rl_runner tests benchmarks
 	$(BIN)/ruff format --check rl_runner tests benchmarks
+	$(BIN)/mypy rl_runner
 
 bench: $(BENCH_INSTALLED)  ## our DQN vs Stable-Baselines3 on CartPole-v1
 	$(BIN)/python benchmarks/dqn_cartpole_vs_sb3.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,7 +50,7 @@ class RunLogger:
         self._metrics: IO[str] = open(run_dir / METRICS_FILE, "a")  # noqa: SIM115 (closed in close())
         self._evaluations: IO[str] = open(run_dir / EVALUATIONS_FILE, "a")  # noqa: SIM115
 
-    def log(self, metrics: dict[str, torch.Tensor | float], step: int) -> None:
+    def log(self, metrics: Mapping[str, torch.Tensor | float], step: int) -> None:
         values = {tag: float(value) for tag, value in metrics.items()}
         for tag, value in values.items():
             self._writer.add_scalar(tag, value, step)

@@ -21,7 +21,8 @@ def seed_global_rngs(seed: int) -> None:
 
 
 def global_rng_state() -> dict[str, Any]:
-    legacy_name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    legacy_name, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    assert isinstance(keys, np.ndarray)  # the legacy form is a tuple with the key array
     return {
         "python": random.getstate(),
         "numpy": {
@@ -52,7 +53,7 @@ def restore_global_rng_state(state: dict[str, Any]) -> None:
 
 
 def generator_state(generator: np.random.Generator) -> dict[str, Any]:
-    return generator.bit_generator.state
+    return dict(generator.bit_generator.state)
 
 
 def restore_generator_state(generator: np.random.Generator, state: dict[str, Any]) -> None:

@@ -67,6 +67,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> float | None:
 
 def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
     saved = OmegaConf.load(run_dir / SAVED_CONFIG)
+    if not isinstance(saved, DictConfig):
+        raise ConfigError(f"resume: {run_dir / SAVED_CONFIG} is not a config mapping")
     merged = _apply_resume_overrides(saved, cfg, HydraConfig.get().overrides.task)
     settings = validate(merged)
     checkpoint_path = periodic_checkpoints(run_dir / CHECKPOINT_DIR)[-1]

@@ -68,11 +68,11 @@ class Trainer:
         self.schedule = schedule
         self.run_dir = run_dir
         self.config_text = config_text
-        self.logger: RunLogger | None = None  # opened by run(), after any restore
+        self.logger: RunLogger  # opened by run(), after any restore
         # Loop state; everything here is in the checkpoint.
         self.env_steps = 0
         self.episodes = 0
-        self.obs: np.ndarray | None = None
+        self.obs = np.zeros(0)  # the current observations, set by reset() or a restore
         self.episode_returns = np.zeros(envs.num_envs)
         self.episode_lengths = np.zeros(envs.num_envs, dtype=np.int64)
         self.last_eval: float | None = None
@@ -127,8 +127,8 @@ class Trainer:
                 progress.advance(self.env_steps)
             if self.env_steps >= next_eval:
                 next_eval = next_multiple(self.env_steps, schedule.eval_every)
-                self._evaluate()
-                progress.evaluated(self.env_steps, self.last_eval, speed.last_rate)
+                return_mean = self._evaluate()
+                progress.evaluated(self.env_steps, return_mean, speed.last_rate)
             if self.env_steps >= next_checkpoint:
                 next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
                 self._checkpoint(started)
@@ -181,7 +181,8 @@ class Trainer:
             metrics["time/sps"] = steps_per_second
         self.logger.log(metrics, self.env_steps)
 
-    def _evaluate(self) -> None:
+    def _evaluate(self) -> float:
+        """Evaluate, log, keep the best; returns the mean return."""
         result = self.evaluator.run(lambda obs: self.agent.act(obs, explore=False))
         self.last_eval = result.return_mean
         self.logger.log_evaluation(self.env_steps, result.metrics(), result.returns.tolist())
@@ -195,6 +196,7 @@ class Trainer:
                     "eval_return_mean": result.return_mean,
                 }
             )
+        return result.return_mean
 
     def _checkpoint_path(self) -> Path:
         return self.checkpointer.directory / f"step_{self.env_steps:010d}.pt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 
@@ -28,9 +29,9 @@ class ReplayBuffer:
         self,
         capacity: int,
         obs_shape: tuple[int, ...],
-        obs_dtype: np.dtype,
+        obs_dtype: npt.DTypeLike,
         action_shape: tuple[int, ...],
-        action_dtype: np.dtype,
+        action_dtype: npt.DTypeLike,
         seed: int,
         device: torch.device,
     ) -> None:

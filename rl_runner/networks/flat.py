@@ -32,15 +32,21 @@ class FlatParameters:
                 offset += size
         self.param.grad = self.grad
 
+    def _gradient(self) -> torch.Tensor:
+        if self.grad is None:
+            raise RuntimeError("these parameters were flattened without gradients")
+        return self.grad
+
     def zero_grad(self) -> None:
-        self.grad.zero_()
+        self._gradient().zero_()
 
     def clip_grad_value_(self, limit: float) -> None:
-        self.grad.clamp_(-limit, limit)
+        self._gradient().clamp_(-limit, limit)
 
     def clip_grad_norm_(self, max_norm: float) -> None:
-        scale = max_norm / (torch.linalg.vector_norm(self.grad) + 1e-6)
-        self.grad.mul_(scale.clamp_(max=1.0))
+        gradient = self._gradient()
+        scale = max_norm / (torch.linalg.vector_norm(gradient) + 1e-6)
+        gradient.mul_(scale.clamp_(max=1.0))
 
     @torch.no_grad()
     def update_towards(self, source: FlatParameters, tau: float) -> None:

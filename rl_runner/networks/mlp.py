@@ -43,9 +43,9 @@ class NumpyMLP:
     whose parameters are re-created or moved, so build this after such changes.
     """
 
-    def __init__(self, network: nn.Sequential) -> None:
+    def __init__(self, network: nn.Module) -> None:
         self._steps: list[tuple[np.ndarray, np.ndarray] | Callable[[np.ndarray], np.ndarray]] = []
-        for module in network:
+        for module in network.children():
             if isinstance(module, nn.Linear):
                 weight_t = module.weight.detach().numpy().T
                 self._steps.append((weight_t, module.bias.detach().numpy()))
