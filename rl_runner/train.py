@@ -24,7 +24,7 @@ from rl_runner.build import GROUPS, build_trainer, validate
 from rl_runner.checkpoint import CHECKPOINT_DIR, load_checkpoint, periodic_checkpoints
 from rl_runner.config.store import register_schemas
 from rl_runner.errors import ConfigError, RunnerError
-from rl_runner.trainer import SUMMARY_FILE, RunInterrupted
+from rl_runner.trainer import SUMMARY_FILE, RunInterrupted, Trainer
 
 log = logging.getLogger("rl_runner")
 
@@ -62,7 +62,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> float | None:
         _remove_if_only_bookkeeping(run_dir)
         raise
     log.info("run directory: %s", run_dir)
-    return trainer.run()["final_eval_return_mean"]
+    return _train(trainer, run_dir)
 
 
 def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
@@ -86,7 +86,21 @@ def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
     # Everything validated and restored: only now touch the run directory.
     OmegaConf.save(merged, run_dir / SAVED_CONFIG)
     log.info("resuming %s from %s", run_dir, checkpoint_path.name)
-    return trainer.run()["final_eval_return_mean"]
+    return _train(trainer, run_dir)
+
+
+def _train(trainer: Trainer, run_dir: Path) -> float | None:
+    summary = trainer.run()
+    log.info(
+        "done: %d env steps in %.1f s; eval return final %.2f, best %.2f (step %d); %s",
+        summary["env_steps"],
+        summary["wall_seconds"],
+        summary["final_eval_return_mean"],
+        summary["best_eval_return_mean"],
+        summary["best_eval_step"],
+        run_dir,
+    )
+    return summary["final_eval_return_mean"]
 
 
 def _apply_resume_overrides(
