@@ -211,6 +211,8 @@ def cli() -> None:
     try:
         sys.argv = [sys.argv[0], *prepare_arguments(sys.argv[1:])]
         main()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now; checkpoints are written atomically
+        _exit("rl-run: interrupted; the newest checkpoint is intact", 130)
     except (RunnerError, HydraException, OmegaConfBaseException) as error:
         if show_traceback:
             raise

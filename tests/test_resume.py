@@ -63,6 +63,20 @@ def test_resumed_run_is_bitwise_equal_to_a_straight_run(tmp_path: Path):
     assert "total_steps: 4000" in (resumed / ".hydra" / "config.yaml").read_text()
 
 
+def test_resume_is_exact_with_several_parallel_envs(tmp_path: Path):
+    # Three envs: steps advance by 3, and work falls due at the first step past each multiple.
+    parallel = [*ARGS, "env.num_envs=3", "eval.every=500"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    ok(rl_run(*parallel, "trainer.total_steps=3000", f"hydra.run.dir={straight}", cwd=tmp_path))
+    ok(rl_run(*parallel, "trainer.total_steps=1500", f"hydra.run.dir={resumed}", cwd=tmp_path))
+    ok(rl_run(f"resume={resumed}", "trainer.total_steps=3000", cwd=tmp_path))
+    assert_same_run(straight, resumed, 3000)
+    rows = read_jsonl(straight / "metrics.jsonl")
+    assert len([row for row in rows if "train/episode_return" in row]) > 30
+    evaluation_steps = [row["step"] for row in read_jsonl(straight / "evaluations.jsonl")]
+    assert evaluation_steps == [501, 1002, 1500, 2001, 2502, 3000]
+
+
 def test_resume_after_a_crash_drops_log_rows_past_the_checkpoint(tmp_path: Path):
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
     ok(rl_run(*ARGS, "trainer.total_steps=4000", f"hydra.run.dir={straight}", cwd=tmp_path))
