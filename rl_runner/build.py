@@ -165,7 +165,12 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
         try:
             trainer.load_state_dict(checkpoint)
         except (KeyError, ValueError, RuntimeError) as err:
-            raise ConfigError(f"resume: the checkpoint does not fit this config ({err})") from err
+            detail = " ".join(str(err).split())  # torch's messages span lines
+            if len(detail) > 240:
+                detail = detail[:240] + "..."
+            raise ConfigError(
+                f"resume: the checkpoint does not fit this config ({detail})"
+            ) from err
     return trainer
 
 

@@ -122,6 +122,8 @@ def _apply_resume_overrides(
             raise ConfigError(
                 f"{key}: a resumed run keeps its {key} option; override its keys instead"
             )
+        if key == "seed":  # the checkpoint's RNG states carry on; a new seed would mean nothing
+            raise ConfigError("seed: a resumed run keeps its seed")
         OmegaConf.update(merged, key, OmegaConf.select(composed, key), force_add=True)
     return merged
 
@@ -193,8 +195,9 @@ def one_line(error: BaseException) -> str:
     """A Hydra / OmegaConf / runner error as a single line."""
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         text = f"cannot find config {error.missing_cfg_file!r}"
-        if error.options:
-            text += f" (available: {', '.join(sorted(error.options))})"
+        options = [name for name in error.options or [] if not name.endswith("_schema")]
+        if options:
+            text += f" (available: {', '.join(sorted(options))})"
         return text
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     cause = error.__cause__

@@ -88,6 +88,24 @@ def test_resume_cannot_switch_a_group_option(tmp_path: Path, run_copy: Path):
     assert tree_digest(run_copy) == before
 
 
+def test_resume_cannot_change_the_seed(tmp_path: Path, run_copy: Path):
+    before = tree_digest(run_copy)
+    assert_rejected(tmp_path, f"resume={run_copy}", "seed=9", mentions="seed")
+    assert tree_digest(run_copy) == before
+
+
+def test_resume_with_a_mismatched_network_size_changes_nothing(tmp_path: Path, run_copy: Path):
+    before = tree_digest(run_copy)
+    assert_rejected(
+        tmp_path,
+        f"resume={run_copy}",
+        "network.hidden_sizes=[64,64]",
+        "trainer.total_steps=4000",
+        mentions="does not fit",
+    )
+    assert tree_digest(run_copy) == before
+
+
 def test_resume_with_an_invalid_override_changes_nothing(tmp_path: Path, run_copy: Path):
     before = tree_digest(run_copy)
     assert_rejected(tmp_path, f"resume={run_copy}", "algo.gamma=2", mentions="algo.gamma")
