@@ -186,3 +186,23 @@ def test_checkpointer_keeps_the_last_k_and_rejects_foreign_files(tmp_path: Path)
     torch.save({"value": 1}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not an rl-runner checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_truncation_bootstraps_and_the_stored_successor_is_the_final_observation():
+    """Gymnasium semantics: a time-limit cut is not terminal, and the transition that
+    ends an episode stores the observation the action led to, not the reset one."""
+    envs = EnvBatch(env_factory("CartPole-v1", {}, 5), num_envs=1, seed=0)
+    buffer = ReplayBuffer(100, (4,), np.float32, (), np.int64, seed=0, device=CPU)
+    agent = DQN(DQNConfig(learning_starts=10**6), mlp(4, [8], 2, "relu"), buffer, 4, 2, 0, CPU)
+    obs = envs.reset()
+    for _ in range(5):  # alternate pushes: the pole stays up, the 5-step limit truncates
+        actions = np.array([agent.env_steps % 2])
+        step = envs.step(actions)
+        agent.observe(obs, actions, step.rewards, step.final_obs, step.terminated, step.truncated)
+        obs = step.next_obs
+    assert step.truncated[0] and not step.terminated[0]
+    stored = buffer.state_dict()["storage"]
+    assert stored["terminated"].tolist() == [0.0] * 5
+    assert torch.equal(stored["next_obs"][4], torch.from_numpy(step.final_obs[0]))
+    assert not np.array_equal(step.final_obs, obs)  # the loop carries on from a reset
+    assert torch.equal(stored["obs"][1:], stored["next_obs"][:4])
