@@ -23,15 +23,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--eval-every", type=int, default=5000)
+    parser.add_argument(
+        "--stop-at", type=float, help="also pass trainer.stop_at_eval_return (e.g. 475)"
+    )
     args = parser.parse_args()
+    overrides = [f"eval.every={args.eval_every}"]
+    if args.stop_at is not None:
+        overrides.append(f"trainer.stop_at_eval_return={args.stop_at}")
 
-    print(f"default preset (algo=dqn env=cartpole), evaluation every {args.eval_every} steps")
+    print(f"default preset (algo=dqn env=cartpole), overrides: {' '.join(overrides)}")
     print(f"{'seed':>4} {'solved at':>10} {'best':>7} {'final':>7} {'seconds':>8}")
     solved_seeds, seconds_list = 0, []
     for seed in args.seeds:
-        seconds, summary, _, evaluations = train_ours(
-            [f"seed={seed}", f"eval.every={args.eval_every}"]
-        )
+        seconds, summary, _, evaluations = train_ours([f"seed={seed}", *overrides])
         solved_at = next(
             (row["step"] for row in evaluations if row["eval/return_mean"] >= SOLVED), None
         )

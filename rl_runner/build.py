@@ -154,6 +154,7 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
     schedule = Schedule(
         total_steps=run.trainer.total_steps,
         log_every=run.trainer.log_every,
+        stop_at_eval_return=run.trainer.stop_at_eval_return,
         eval_every=run.eval.every,
         checkpoint_every=run.checkpoint.every,
     )

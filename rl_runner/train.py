@@ -74,12 +74,17 @@ def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
     checkpoint_path = periodic_checkpoints(run_dir / CHECKPOINT_DIR)[-1]
     checkpoint = load_checkpoint(checkpoint_path)
     trainer = build_trainer(settings, run_dir, checkpoint)
-    if trainer.env_steps >= settings.run.trainer.total_steps:
+    if trainer.done:
         # Printed, not logged: a finished run's files stay as they are.
         total = settings.run.trainer.total_steps
+        reason = (
+            f"reached trainer.stop_at_eval_return at step {trainer.env_steps}"
+            if trainer.reached_eval_target
+            else f"already has {trainer.env_steps} of {total} steps"
+        )
         print(
-            f"rl-run: {run_dir} already has {trainer.env_steps} of {total} steps; "
-            "pass a larger trainer.total_steps to extend it",
+            f"rl-run: {run_dir} {reason}; "
+            "pass a larger trainer.total_steps (or stop_at_eval_return) to extend it",
             file=sys.stderr,
         )
         return trainer.last_eval

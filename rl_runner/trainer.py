@@ -43,6 +43,7 @@ class Schedule:
     log_every: int
     eval_every: int
     checkpoint_every: int
+    stop_at_eval_return: float | None = None
 
 
 def next_multiple(step: int, every: int) -> int:
@@ -119,7 +120,7 @@ class Trainer:
         next_eval = next_multiple(self.env_steps, schedule.eval_every)
         next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
         speed = _SpeedMeter(self.env_steps)
-        while self.env_steps < schedule.total_steps and self._stop_signal is None:
+        while not self.done and self._stop_signal is None:
             self._step()
             if self.env_steps >= next_log:
                 next_log = next_multiple(self.env_steps, schedule.log_every)
@@ -132,6 +133,18 @@ class Trainer:
             if self.env_steps >= next_checkpoint:
                 next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
                 self._checkpoint(started)
+
+    @property
+    def reached_eval_target(self) -> bool:
+        """The last evaluation reached `stop_at_eval_return` (derived, so a resume
+        with a higher or no target carries on)."""
+        target = self.schedule.stop_at_eval_return
+        return target is not None and self.last_eval is not None and self.last_eval >= target
+
+    @property
+    def done(self) -> bool:
+        """The run has all its steps, or reached its evaluation target."""
+        return self.env_steps >= self.schedule.total_steps or self.reached_eval_target
 
     def _step(self) -> None:
         obs = self.obs
@@ -251,6 +264,7 @@ class Trainer:
             "final_eval_return_mean": self.last_eval,
             "best_eval_return_mean": self.best_eval,
             "best_eval_step": self.best_eval_step,
+            "reached_eval_target": self.reached_eval_target,
             "wall_seconds": round(wall_seconds, 3),
         }
         temporary = self.run_dir / f".{SUMMARY_FILE}.tmp"

@@ -175,3 +175,20 @@ def test_tutorial_preset_composes_the_seed_000_hyperparameters(tmp_path: Path):
         "grad_clip_value: 100.0",
     ):
         assert expected in job, expected
+
+
+def test_run_stops_at_the_eval_target_and_resume_respects_it(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    # A target any policy reaches: the first evaluation ends the run.
+    args = [*FAST, "trainer.total_steps=5000", "eval.every=1000", f"hydra.run.dir={run_dir}"]
+    ok(rl_run(*args, "trainer.stop_at_eval_return=1", cwd=tmp_path))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 1000 and summary["reached_eval_target"] is True
+    assert [row["step"] for row in read_jsonl(run_dir / "evaluations.jsonl")] == [1000]
+    assert (run_dir / "checkpoints" / "step_0000001000.pt").exists()
+
+    again = ok(rl_run(f"resume={run_dir}", cwd=tmp_path))
+    assert "reached trainer.stop_at_eval_return" in again.stderr
+    ok(rl_run(f"resume={run_dir}", "trainer.stop_at_eval_return=null", cwd=tmp_path))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 5000 and summary["reached_eval_target"] is False

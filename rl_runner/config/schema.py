@@ -169,6 +169,9 @@ class ReplayConfig:
 class TrainerConfig:
     total_steps: int = 50_000  # environment steps (summed over parallel envs)
     log_every: int = 1_000  # env steps between loss / speed log rows
+    # end the run at the first evaluation whose mean return reaches this
+    # (e.g. 475, CartPole-v1's solved threshold); null trains for total_steps
+    stop_at_eval_return: float | None = None
 
     def __post_init__(self) -> None:
         require(self.total_steps >= 1, "trainer.total_steps", "must be >= 1")
