@@ -5,6 +5,7 @@ for every env step:
     store (s, a, r, s', terminated) in the replay memory
     every train_freq steps (once learning_starts steps are stored), gradient_steps times:
         sample a batch; y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')
+            (Double DQN: y uses Q_target(s', argmax_a' Q(s', a')))
         minimise loss(Q(s, a), y)       (Huber or MSE)
     every target_update_every steps: Q_target <- tau * Q + (1 - tau) * Q_target
 """
@@ -29,18 +30,21 @@ from rl_runner.networks.mlp import NumpyMLP
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
+def linear_schedule(start: float, end: float, duration: int, step: int) -> float:
+    """From start to end over `duration` steps, then end."""
+    return start + min(step / duration, 1.0) * (end - start)
+
+
 def learning_rate_at(config: DQNConfig, env_steps: int) -> float:
     if config.lr_decay_steps is None:
         return config.lr
-    fraction = min(env_steps / config.lr_decay_steps, 1.0)
-    return config.lr + fraction * (config.lr_end - config.lr)
+    return linear_schedule(config.lr, config.lr_end, config.lr_decay_steps, env_steps)
 
 
 def epsilon_at(config: DQNConfig, env_steps: int) -> float:
     schedule = config.epsilon
     if schedule.schedule is EpsilonSchedule.linear:
-        fraction = min(env_steps / schedule.decay_steps, 1.0)
-        return schedule.start + fraction * (schedule.end - schedule.start)
+        return linear_schedule(schedule.start, schedule.end, schedule.decay_steps, env_steps)
     return schedule.end + (schedule.start - schedule.end) * math.exp(
         -env_steps / schedule.decay_steps
     )
