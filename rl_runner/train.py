@@ -57,6 +57,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> float | None:
     if cfg.resume:
         return _resume(cfg, run_dir)
     try:
+        # Again here: a default directory name can collide with a run started the same second.
+        check_fresh_run_dir(run_dir)
         trainer = build_trainer(validate(cfg), run_dir, checkpoint=None)
     except RunnerError:
         _remove_if_only_bookkeeping(run_dir)
@@ -135,7 +137,7 @@ def _apply_resume_overrides(
 
 def _remove_if_only_bookkeeping(run_dir: Path) -> None:
     """Undo a run directory Hydra created for a run that failed validation."""
-    if not run_dir.is_dir() or {p.name for p in run_dir.iterdir()} > HYDRA_BOOKKEEPING:
+    if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= HYDRA_BOOKKEEPING:
         return
     logging.shutdown()  # release Hydra's handle on train.log
     shutil.rmtree(run_dir)

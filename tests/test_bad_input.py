@@ -116,3 +116,21 @@ def test_new_run_into_an_existing_run_dir_is_refused(tmp_path: Path, run_copy: P
     before = tree_digest(run_copy)
     assert_rejected(tmp_path, f"hydra.run.dir={run_copy}", mentions="already holds a run")
     assert tree_digest(run_copy) == before
+
+
+def test_cleanup_removes_only_a_directory_holding_nothing_but_hydra_files(tmp_path, monkeypatch):
+    from rl_runner.train import _remove_if_only_bookkeeping
+
+    monkeypatch.chdir(tmp_path)
+    fresh = tmp_path / "outputs" / "day" / "run"
+    (fresh / ".hydra").mkdir(parents=True)
+    (fresh / "train.log").write_text("")
+    _remove_if_only_bookkeeping(fresh)
+    assert not (tmp_path / "outputs").exists()  # the empty date folders went too
+
+    for extra in ("metrics.jsonl", "notes.txt"):
+        kept = tmp_path / "outputs" / extra.replace(".", "_")
+        (kept / ".hydra").mkdir(parents=True)
+        (kept / extra).write_text("x")
+        _remove_if_only_bookkeeping(kept)
+        assert (kept / extra).exists()
