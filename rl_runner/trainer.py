@@ -77,6 +77,7 @@ class Trainer:
         self.episode_returns = np.zeros(envs.num_envs)
         self.episode_lengths = np.zeros(envs.num_envs, dtype=np.int64)
         self.last_eval: float | None = None
+        self.last_eval_step: int | None = None
         self.best_eval: float | None = None
         self.best_eval_step: int | None = None
         self.wall_seconds_before = 0.0
@@ -84,6 +85,7 @@ class Trainer:
         self._resumed = False
         self._stop_signal: int | None = None
         self._latest_metrics: Metrics = {}
+        self._last_log_step: int | None = None
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -179,9 +181,9 @@ class Trainer:
 
     def _finish(self, started: float) -> None:
         """The end of a run: a last evaluation and checkpoint unless this step had them."""
-        if self.env_steps % self.schedule.eval_every != 0 or self.last_eval is None:
+        if self.last_eval_step != self.env_steps:
             self._evaluate()
-        if self.env_steps % self.schedule.log_every != 0:
+        if self._last_log_step != self.env_steps:
             self._log_training(None)
         if self.checkpointer.latest() != self._checkpoint_path():
             self._checkpoint(started)
@@ -193,11 +195,13 @@ class Trainer:
         if steps_per_second is not None:
             metrics["time/sps"] = steps_per_second
         self.logger.log(metrics, self.env_steps)
+        self._last_log_step = self.env_steps
 
     def _evaluate(self) -> float:
         """Evaluate, log, keep the best; returns the mean return."""
         result = self.evaluator.run(lambda obs: self.agent.act(obs, explore=False))
         self.last_eval = result.return_mean
+        self.last_eval_step = self.env_steps
         self.logger.log_evaluation(self.env_steps, result.metrics(), result.returns.tolist())
         if self.best_eval is None or result.return_mean > self.best_eval:
             self.best_eval = result.return_mean
@@ -232,6 +236,7 @@ class Trainer:
                 "episode_returns": torch.from_numpy(self.episode_returns.copy()),
                 "episode_lengths": torch.from_numpy(self.episode_lengths.copy()),
                 "last_eval": self.last_eval,
+                "last_eval_step": self.last_eval_step,
                 "best_eval": self.best_eval,
                 "best_eval_step": self.best_eval_step,
                 "wall_seconds": self.wall_seconds_before + wall_seconds_this_session,
@@ -249,6 +254,7 @@ class Trainer:
         self.episode_returns = loop["episode_returns"].numpy().copy()
         self.episode_lengths = loop["episode_lengths"].numpy().copy()
         self.last_eval = loop["last_eval"]
+        self.last_eval_step = loop["last_eval_step"]
         self.best_eval = loop["best_eval"]
         self.best_eval_step = loop["best_eval_step"]
         self.wall_seconds_before = loop["wall_seconds"]

@@ -192,3 +192,23 @@ def test_run_stops_at_the_eval_target_and_resume_respects_it(tmp_path: Path):
     ok(rl_run(f"resume={run_dir}", "trainer.stop_at_eval_return=null", cwd=tmp_path))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["env_steps"] == 5000 and summary["reached_eval_target"] is False
+
+
+def test_the_last_step_is_evaluated_and_logged_once(tmp_path: Path):
+    # Three envs step 3 at a time: the in-loop evaluation falls due at step 1002,
+    # which is also the last step; the end-of-run evaluation must not repeat it.
+    run_dir = tmp_path / "run"
+    ok(
+        rl_run(
+            *FAST,
+            "env.num_envs=3",
+            "trainer.total_steps=1002",
+            "eval.every=1000",
+            "trainer.log_every=1000",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    assert [row["step"] for row in read_jsonl(run_dir / "evaluations.jsonl")] == [1002]
+    speed_rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "train/epsilon" in r]
+    assert [row["step"] for row in speed_rows] == [1002]
