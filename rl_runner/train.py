@@ -206,11 +206,14 @@ def one_line(error: BaseException) -> str:
         if options:
             text += f" (available: {', '.join(sorted(options))})"
         return text
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    text = lines[0]
     cause = error.__cause__
     if isinstance(cause, OmegaConfBaseException) and str(cause).strip():
-        first = f"{first.rstrip('.')}: {str(cause).strip().splitlines()[0]}"
-    return first
+        text = f"{text.rstrip('.')}: {str(cause).strip().splitlines()[0]}"
+    # Hydra's "+key=value" hint helps for free-form dicts (env.kwargs), not typed groups.
+    hints = [line.strip() for line in lines[1:] if line.startswith("To append")]
+    return "; ".join([text, *hints]) if "not in struct" in text else text
 
 
 def cli() -> None:
