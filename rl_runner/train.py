@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rl_runner.build import GROUPS, build_trainer, validate
 from rl_runner.checkpoint import CHECKPOINT_DIR, load_checkpoint, periodic_checkpoints
 from rl_runner.config.store import register_schemas
-from rl_runner.errors import ConfigError, RunnerError
+from rl_runner.errors import CheckpointError, ConfigError, RunnerError
 from rl_runner.trainer import SUMMARY_FILE, RunInterrupted, Trainer
 
 log = logging.getLogger("rl_runner")
@@ -73,8 +73,16 @@ def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
         raise ConfigError(f"resume: {run_dir / SAVED_CONFIG} is not a config mapping")
     merged = _apply_resume_overrides(saved, cfg, HydraConfig.get().overrides.task)
     settings = validate(merged)
-    checkpoint_path = periodic_checkpoints(run_dir / CHECKPOINT_DIR)[-1]
-    checkpoint = load_checkpoint(checkpoint_path)
+    *older, checkpoint_path = periodic_checkpoints(run_dir / CHECKPOINT_DIR)
+    try:
+        checkpoint = load_checkpoint(checkpoint_path)
+    except CheckpointError as error:
+        if older:  # never fall back silently: say which one the user could move aside
+            raise CheckpointError(
+                f"{error}; the previous one is {older[-1].name} (move the broken file away "
+                "to resume from it)"
+            ) from error
+        raise
     trainer = build_trainer(settings, run_dir, checkpoint)
     if trainer.done:
         # Printed, not logged: a finished run's files stay as they are.

@@ -70,6 +70,7 @@ def test_resume_with_a_truncated_checkpoint_changes_nothing(tmp_path: Path, run_
         tmp_path, f"resume={run_copy}", "trainer.total_steps=4000", mentions="corrupt or truncated"
     )
     assert "step_0000003000.pt" in line
+    assert "the previous one is step_0000002000.pt" in line
     assert tree_digest(run_copy) == before
 
 
