@@ -24,6 +24,7 @@ from rl_runner.build import GROUPS, build_trainer, validate
 from rl_runner.checkpoint import CHECKPOINT_DIR, load_checkpoint, periodic_checkpoints
 from rl_runner.config.store import register_schemas
 from rl_runner.errors import CheckpointError, ConfigError, RunnerError
+from rl_runner.logger import METRICS_FILE
 from rl_runner.trainer import SUMMARY_FILE, RunInterrupted, Trainer
 
 log = logging.getLogger("rl_runner")
@@ -178,7 +179,7 @@ def check_resume_dir(path: Path) -> None:
 
 def check_fresh_run_dir(path: Path) -> None:
     """Refuse to start a new run on top of an existing one."""
-    markers = (SUMMARY_FILE, CHECKPOINT_DIR, "metrics.jsonl")
+    markers = (SUMMARY_FILE, CHECKPOINT_DIR, METRICS_FILE)
     if any((path / marker).exists() for marker in markers):
         raise ConfigError(
             f"hydra.run.dir: {path} already holds a run; continue it with resume={path} "

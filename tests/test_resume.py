@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run
+from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run, tree_digest
 from test_cli_run import scalars
 
 ARGS = [*FAST, "eval.every=1000", "checkpoint.every=1000", "trainer.log_every=250"]
@@ -130,8 +130,6 @@ def test_sigint_checkpoints_and_the_run_resumes_exactly(tmp_path: Path):
 
 
 def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path, finished_run: Path):
-    from conftest import tree_digest
-
     before = tree_digest(finished_run)
     result = ok(rl_run(f"resume={finished_run}", cwd=tmp_path))
     assert "already has 3000 of 3000 steps" in result.stdout + result.stderr
