@@ -3,74 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import OmegaConf
 
 from rl_runner.agents.base import Agent
 from rl_runner.agents.dqn import DQN
 from rl_runner.buffers.replay import ReplayBuffer
-from rl_runner.checkpoint import CHECKPOINT_DIR, Checkpointer
-from rl_runner.config.schema import (
-    DQNConfig,
-    EnvConfig,
-    MLPConfig,
-    ReplayConfig,
-    RunConfig,
-    schema_for,
-)
+from rl_runner.checkpoint import Checkpointer
+from rl_runner.config.schema import DQNConfig, MLPConfig, ReplayConfig
+from rl_runner.config.settings import GROUPS, Settings
 from rl_runner.envs.batch import EnvBatch
-from rl_runner.envs.factory import env_factory
+from rl_runner.envs.factory import env_factory, make_env
 from rl_runner.errors import ConfigError
 from rl_runner.evaluator import Evaluator
 from rl_runner.networks.mlp import mlp
+from rl_runner.rundir import CHECKPOINT_DIR
 from rl_runner.seeding import seed_global_rngs
 from rl_runner.trainer import Schedule, Trainer
-
-GROUPS = ("algo", "env", "network", "buffer")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """A run's config as validated, typed objects."""
-
-    run: RunConfig
-    algo: Any
-    env: EnvConfig
-    network: Any
-    buffer: Any
-
-    @property
-    def eval_seed(self) -> int:
-        return self.run.seed + 100 if self.run.eval.seed is None else self.run.eval.seed
-
-
-def _to_schema(schema: type, node: Any, prefix: str) -> Any:
-    """Validate `node` against dataclass `schema` and return the dataclass instance."""
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
-    except OmegaConfBaseException as err:
-        key = f"{prefix}{err.full_key}" if err.full_key else prefix.rstrip(".")
-        message = str(getattr(err, "msg", err)).strip().splitlines()[0]
-        raise ConfigError(f"{key}: {message}") from err
-
-
-def validate(cfg: DictConfig) -> Settings:
-    """Every section checked against its schema (also for configs read back from a run)."""
-    groups = {}
-    for group in GROUPS:
-        node = cfg.get(group)
-        if not isinstance(node, DictConfig) or "name" not in node:
-            raise ConfigError(f"{group}: missing config group (choose an option: {group}=...)")
-        groups[group] = _to_schema(schema_for(group, node.name), node, f"{group}.")
-    run = _to_schema(RunConfig, cfg, "")
-    return Settings(run=run, **groups)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,17 +53,23 @@ def _flat_observation_size(space: gym.Space, settings: Settings) -> int:
     return int(space.shape[0])
 
 
-def build_dqn(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
-    algo: DQNConfig = settings.algo
-    network: MLPConfig = settings.network
-    buffer: ReplayConfig = settings.buffer
-    action_space = envs.action_space
+def check_dqn_spaces(
+    settings: Settings, observation_space: gym.Space, action_space: gym.Space
+) -> None:
     if not isinstance(action_space, gym.spaces.Discrete):
         raise ConfigError(
             f"algo=dqn needs a discrete action space; env.id={settings.env.id} has {action_space}"
         )
+    _flat_observation_size(observation_space, settings)
+
+
+def build_dqn(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
+    algo: DQNConfig = settings.algo
+    network: MLPConfig = settings.network
+    buffer: ReplayConfig = settings.buffer
+    check_dqn_spaces(settings, envs.observation_space, envs.action_space)
     obs_size = _flat_observation_size(envs.observation_space, settings)
-    num_actions = int(action_space.n)
+    num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
     q_network = mlp(obs_size, network.hidden_sizes, num_actions, network.activation.value)
     replay = ReplayBuffer(
         capacity=buffer.capacity,
@@ -134,6 +94,20 @@ def build_dqn(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
 AGENT_BUILDERS: dict[str, Callable[[Settings, EnvBatch, torch.device], Agent]] = {
     "dqn": build_dqn,
 }
+SPACE_CHECKS: dict[str, Callable[[Settings, gym.Space, gym.Space], None]] = {
+    "dqn": check_dqn_spaces,
+}
+
+
+def check_buildable(settings: Settings) -> None:
+    """What only the environment can tell (can it be made, can the algorithm act in
+    it) and the device, checked before a run directory is touched."""
+    resolve_device(settings.run.device)
+    env = make_env(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
+    try:
+        SPACE_CHECKS[settings.algo.name](settings, env.observation_space, env.action_space)
+    finally:
+        env.close()
 
 
 # -- the run --------------------------------------------------------------------

@@ -1,34 +1,54 @@
 """Atomic checkpoint files: the last `keep_last` periodic ones plus the best.
 
 A checkpoint is a tree of tensors, containers and Python scalars, written to a
-temporary file and renamed into place (a crash mid-write never leaves a torn file)
-and read back with `torch.load(weights_only=True)` (no code runs on load).
+temporary file and renamed into place (a crash or a full disk mid-write never leaves
+a torn file, nor replaces a good one) and read back with
+`torch.load(weights_only=True)` (no code runs on load).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rl_runner.errors import CheckpointError
+from rl_runner.errors import CheckpointError, StorageError
+from rl_runner.rundir import BEST_CHECKPOINT, io_reason, periodic_checkpoints
 
 FORMAT = "rl-runner-checkpoint/1"
-CHECKPOINT_DIR = "checkpoints"
-BEST_NAME = "best.pt"
-_PERIODIC = re.compile(r"^step_(\d+)\.pt$")
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format
+_PICKLE_PROTOCOL_2_PLUS = b"\x80"
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:  # disk full, read-only, quota: the old files stay as they were
+        temporary.unlink(missing_ok=True)
+        raise StorageError(f"cannot write checkpoint {path}: {io_reason(error)}") from error
+    except RuntimeError as error:  # torch wraps write failures of its zip writer
+        temporary.unlink(missing_ok=True)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "write failed"
+        raise StorageError(f"cannot write checkpoint {path}: {reason}") from error
+
+
+def _unreadable_reason(path: Path) -> str:
+    """Why torch could not read `path`, without repeating torch's advice to load it
+    unsafely (rl-runner never unpickles code)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith(_ZIP_MAGIC):
+        return "corrupt or truncated"
+    if head.startswith(_PICKLE_PROTOCOL_2_PLUS):
+        return "a plain pickle, not an rl-runner checkpoint (pickles are never loaded)"
+    return "not an rl-runner checkpoint (unknown file format)"
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -37,20 +57,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for torn or foreign files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({reason})") from err
+    except OSError as error:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({io_reason(error)})") from error
+    except Exception as error:  # torch raises many types for torn or foreign files
+        raise CheckpointError(f"checkpoint {path} is {_unreadable_reason(path)}") from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not an rl-runner checkpoint")
     return state
-
-
-def periodic_checkpoints(directory: Path) -> list[Path]:
-    """Periodic checkpoints in `directory`, oldest first."""
-    if not directory.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _PERIODIC.match(p.name))]
-    return [path for _, path in sorted(found)]
 
 
 class Checkpointer:
@@ -59,7 +72,7 @@ class Checkpointer:
         self.keep_last = keep_last
 
     def save(self, state: dict[str, Any], step: int) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._make_directory()
         path = self.directory / f"step_{step:010d}.pt"
         save_atomic({"format": FORMAT, **state}, path)
         for old in periodic_checkpoints(self.directory)[: -self.keep_last]:
@@ -67,10 +80,21 @@ class Checkpointer:
         return path
 
     def save_best(self, state: dict[str, Any]) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / BEST_NAME
+        self._make_directory()
+        path = self.directory / BEST_CHECKPOINT
         save_atomic({"format": FORMAT, **state}, path)
         return path
+
+    def _make_directory(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError(f"cannot create {self.directory}: {io_reason(error)}") from error
+
+    def remove_partial_writes(self) -> None:
+        """Temporary files of a write that a kill interrupted."""
+        for temporary in self.directory.glob(".*.tmp"):
+            temporary.unlink(missing_ok=True)
 
     def latest(self) -> Path | None:
         checkpoints = periodic_checkpoints(self.directory)

@@ -2,12 +2,15 @@
 
 The x-axis is always the environment step. On resume, rows past the checkpoint's
 step are dropped from the JSONL files and purged from TensorBoard, so the logs read
-as one uninterrupted run.
+as one uninterrupted run. The JSONL files are strict JSON: a non-finite value is
+written as the string "NaN", "Infinity" or "-Infinity".
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,27 +19,46 @@ from typing import IO, Any
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-METRICS_FILE = "metrics.jsonl"
-EVALUATIONS_FILE = "evaluations.jsonl"
-TENSORBOARD_DIR = "tensorboard"
+from rl_runner.errors import StorageError
+from rl_runner.rundir import (
+    EVALUATIONS_FILE,
+    METRICS_FILE,
+    TENSORBOARD_DIR,
+    io_reason,
+    json_number,
+)
 
 
-def truncate_jsonl(path: Path, last_step: int) -> None:
-    """Keep only the rows of `path` whose step is at most `last_step`."""
-    if not path.exists():
-        return
-    kept = [
-        line
-        for line in path.read_text().splitlines(keepends=True)
-        if line.strip() and json.loads(line)["step"] <= last_step
-    ]
-    path.write_text("".join(kept))
+def _parse_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(line, row) pairs of a JSONL file. A torn last line (a kill during a write
+    leaves one) is dropped; a broken line before it is an error."""
+    lines = [line for line in path.read_text().splitlines(keepends=True) if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append((line if line.endswith("\n") else line + "\n", json.loads(line)))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from error
+    return rows
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [row for _, row in _parse_rows(path)]
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Keep only the rows of `path` whose step is at most `last_step` (atomically: a
+    kill during the rewrite leaves the old file)."""
+    if not path.exists():
+        return
+    kept = "".join(line for line, row in _parse_rows(path) if row["step"] <= last_step)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(kept)
+    os.replace(temporary, path)
 
 
 class RunLogger:
@@ -50,27 +72,43 @@ class RunLogger:
         self._metrics: IO[str] = open(run_dir / METRICS_FILE, "a")  # noqa: SIM115 (closed in close())
         self._evaluations: IO[str] = open(run_dir / EVALUATIONS_FILE, "a")  # noqa: SIM115
 
-    def log(self, metrics: Mapping[str, torch.Tensor | float], step: int) -> None:
+    def log(self, metrics: Mapping[str, torch.Tensor | float], step: int) -> dict[str, float]:
+        """Write one row; returns the values as floats."""
         values = {tag: float(value) for tag, value in metrics.items()}
         for tag, value in values.items():
             self._writer.add_scalar(tag, value, step)
-        self._metrics.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
+        row = {tag: json_number(value) for tag, value in values.items()}
+        self._write(self._metrics, {"step": step, "time": time.time(), **row})
+        return values
 
     def log_evaluation(self, step: int, metrics: dict[str, float], returns: list[float]) -> None:
         self.log(metrics, step)
-        row = {"step": step, **metrics, "returns": returns}
-        self._evaluations.write(json.dumps(row) + "\n")
+        row = {tag: json_number(value) for tag, value in metrics.items()}
+        episodes = [json_number(value) for value in returns]
+        self._write(self._evaluations, {"step": step, **row, "returns": episodes})
         self.flush()
 
     def log_text(self, tag: str, text: str) -> None:
         self._writer.add_text(tag, text, 0)
 
+    def _write(self, handle: IO[str], row: dict[str, Any]) -> None:
+        try:
+            handle.write(json.dumps(row, allow_nan=False) + "\n")
+        except OSError as error:
+            raise StorageError(f"cannot write {handle.name}: {io_reason(error)}") from error
+
     def flush(self) -> None:
         self._writer.flush()
-        self._metrics.flush()
-        self._evaluations.flush()
+        for handle in (self._metrics, self._evaluations):
+            try:
+                handle.flush()
+            except OSError as error:
+                raise StorageError(f"cannot write {handle.name}: {io_reason(error)}") from error
 
     def close(self) -> None:
+        """Close everything; a write error here only means rows past the newest
+        checkpoint are lost, which a resume drops anyway."""
         self._writer.close()
-        self._metrics.close()
-        self._evaluations.close()
+        for handle in (self._metrics, self._evaluations):
+            with contextlib.suppress(OSError):
+                handle.close()

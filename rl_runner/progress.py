@@ -1,4 +1,8 @@
-"""A progress bar on a terminal, plain log lines elsewhere (files, CI, sweeps)."""
+"""A progress bar on a terminal, plain log lines elsewhere (files, CI, sweeps).
+
+The per-evaluation line always reaches train.log; on a terminal it skips the console,
+where the bar shows the same figures.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ import sys
 from tqdm import tqdm
 
 log = logging.getLogger("rl_runner")
+
+# `extra=FILE_ONLY` on a log call: train.log only, not the console (see train.py).
+FILE_ONLY = {"file_only": True}
 
 
 class Progress:
@@ -21,28 +28,28 @@ class Progress:
             else None
         )
         self._shown_step = start_step
-        self._last_eval: float | None = None
 
     def advance(self, step: int) -> None:
         if self._bar is not None:
-            self._bar.update(step - self._shown_step)
-            if self._last_eval is not None:
-                self._bar.set_postfix(eval_return=f"{self._last_eval:.1f}", refresh=False)
-        self._shown_step = step
+            # Parallel envs can step past the total; the bar stops at it.
+            self._bar.update(min(step, self.total_steps) - self._shown_step)
+        self._shown_step = min(step, self.total_steps)
 
     def evaluated(self, step: int, return_mean: float, steps_per_second: float) -> None:
-        """Record an evaluation; without a bar this is the periodic log line."""
-        self._last_eval = return_mean
-        if self._bar is None:
-            percent = 100.0 * step / self.total_steps
-            log.info(
-                "step %d/%d (%.0f%%)  %.0f steps/s  eval return %.2f",
-                step,
-                self.total_steps,
-                percent,
-                steps_per_second,
-                return_mean,
-            )
+        """Record an evaluation: the bar shows it at once, train.log gets a line."""
+        if self._bar is not None:
+            self._bar.set_postfix(eval_return=f"{return_mean:.1f}")
+        # Floored: 1000 of 1001 steps is 99%, not a rounded-up 100%.
+        percent = 100 * step // self.total_steps
+        log.info(
+            "step %d/%d (%d%%)  %.0f steps/s  eval return %.2f",
+            step,
+            self.total_steps,
+            percent,
+            steps_per_second,
+            return_mean,
+            extra=FILE_ONLY if self._bar is not None else None,
+        )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -1,37 +1,82 @@
-"""`rl-run`: compose the config with Hydra, validate it, build the run, train, resume.
+"""`rl-run`: compose the config with Hydra, check it all, then train, resume or sweep.
 
 rl-run algo=dqn env=cartpole seed=3 trainer.total_steps=20000
 rl-run resume=outputs/2026-11-23/12-00-00_dqn_cartpole_seed0 trainer.total_steps=100000
 rl-run -m seed=0,1,2 algo.lr=1e-3,3e-4
+
+Everything is checked before anything is written: `cli()` composes the config,
+validates it, tries the environment and claims (creates and locks) the run
+directory, and only then hands the command line to `@hydra.main`, which creates
+directories and log files before the task runs. A resume never goes through Hydra's
+composition: it is the saved config plus the command line's changes.
+Heavy modules (torch, gymnasium) load only once a run is about to be built, so
+`--help` and refusals stay quick.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
+import re
+import signal
 import sys
+import traceback
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rl_runner.build import GROUPS, build_trainer, validate
-from rl_runner.checkpoint import CHECKPOINT_DIR, load_checkpoint, periodic_checkpoints
+from rl_runner.config.compose import (
+    as_int_override,
+    compose_config,
+    hydra_quote,
+    is_integral_float,
+    parse_command_line,
+    parse_overrides,
+    sweep_jobs,
+)
+from rl_runner.config.resume import apply_resume_overrides, load_saved_config
+from rl_runner.config.settings import Settings, is_int_field, validate
 from rl_runner.config.store import register_schemas
-from rl_runner.errors import CheckpointError, ConfigError, RunnerError
-from rl_runner.logger import METRICS_FILE
-from rl_runner.trainer import SUMMARY_FILE, RunInterrupted, Trainer
+from rl_runner.errors import EXIT_SWEEP_FAILED, ConfigError, Diverged, RunInterrupted, RunnerError
+from rl_runner.rundir import (
+    CHECKPOINT_DIR,
+    HYDRA_DIR,
+    LOG_FILE,
+    RESUME_HISTORY,
+    SAVED_CONFIG,
+    SUMMARY_FILE,
+    ClaimedDir,
+    RunLock,
+    check_writable,
+    claim_run_dir,
+    discard_outputs,
+    holds_run,
+    periodic_checkpoints,
+    resume_command,
+    write_json_atomic,
+)
+
+if TYPE_CHECKING:
+    from rl_runner.trainer import Trainer
 
 log = logging.getLogger("rl_runner")
 
-SAVED_CONFIG = Path(".hydra") / "config.yaml"
-# What Hydra writes into a fresh run directory before our code runs.
-HYDRA_BOOKKEEPING = {".hydra", "train.log"}
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's default
+RUN_DIR_KEYS = ("hydra.run.dir", "hydra.output_subdir")
+SWEEP_DIR_KEYS = ("hydra.sweep.dir", "hydra.output_subdir")
+# rl-run writes .hydra/ itself, once every check has passed (Hydra would write it first).
+NO_HYDRA_OUTPUT = "hydra.output_subdir=null"
 
 register_schemas()
 
@@ -39,70 +84,71 @@ register_schemas()
 # -- the Hydra task -----------------------------------------------------------------
 @hydra.main(config_path="pkg://rl_runner.configs", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    """One run. Returns the final evaluation return (the objective for sweepers)."""
-    # Exiting here, rather than raising through Hydra, keeps the report to one line.
-    try:
-        return _run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except RunInterrupted as stop:
-        _exit(f"rl-run: {stop}", 130)
-    except RunnerError as error:
-        _exit(f"rl-run: error: {one_line(error)}", 2)
+    """One run, or one job of a sweep. Returns the final evaluation return (the
+    objective for sweepers)."""
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    _send_file_only_records_to_files()
+    if hydra_config.mode == RunMode.MULTIRUN:
+        return _sweep_job(cfg, run_dir)
+    return _fresh_run(cfg, run_dir)
 
 
-def _exit(message: str, status: int) -> NoReturn:
-    print(message, file=sys.stderr)
-    sys.exit(status)
+def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
+    from rl_runner.build import build_trainer
 
-
-def _run(cfg: DictConfig, run_dir: Path) -> float | None:
-    if cfg.resume:
-        return _resume(cfg, run_dir)
-    try:
-        # Again here: a default directory name can collide with a run started the same second.
-        check_fresh_run_dir(run_dir)
-        trainer = build_trainer(validate(cfg), run_dir, checkpoint=None)
-    except RunnerError:
-        _remove_if_only_bookkeeping(run_dir)
-        raise
+    settings = validate(cfg)
+    trainer = build_trainer(settings, run_dir, checkpoint=None)
+    _save_hydra_files(cfg, run_dir)
     log.info("run directory: %s", run_dir)
     return _train(trainer, run_dir)
 
 
-def _resume(cfg: DictConfig, run_dir: Path) -> float | None:
-    saved = OmegaConf.load(run_dir / SAVED_CONFIG)
-    if not isinstance(saved, DictConfig):
-        raise ConfigError(f"resume: {run_dir / SAVED_CONFIG} is not a config mapping")
-    merged = _apply_resume_overrides(saved, cfg, HydraConfig.get().overrides.task)
-    settings = validate(merged)
-    *older, checkpoint_path = periodic_checkpoints(run_dir / CHECKPOINT_DIR)
+def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
+    """A job fails on its own: its error goes to its summary.json and train.log, and
+    the sweep goes on (`cli` reports the failed jobs at the end)."""
+    lock = RunLock(run_dir).acquire()
     try:
-        checkpoint = load_checkpoint(checkpoint_path)
-    except CheckpointError as error:
-        if older:  # never fall back silently: say which one the user could move aside
-            raise CheckpointError(
-                f"{error}; the previous one is {older[-1].name} (move the broken file away "
-                "to resume from it)"
-            ) from error
-        raise
-    trainer = build_trainer(settings, run_dir, checkpoint)
-    if trainer.done:
-        # Printed, not logged: a finished run's files stay as they are.
-        total = settings.run.trainer.total_steps
-        reason = (
-            f"reached trainer.stop_at_eval_return at step {trainer.env_steps}"
-            if trainer.reached_eval_target
-            else f"already has {trainer.env_steps} of {total} steps"
-        )
-        print(
-            f"rl-run: {run_dir} {reason}; "
-            "pass a larger trainer.total_steps (or stop_at_eval_return) to extend it",
-            file=sys.stderr,
-        )
-        return trainer.last_eval
-    # Everything validated and restored: only now touch the run directory.
-    OmegaConf.save(merged, run_dir / SAVED_CONFIG)
-    log.info("resuming %s from %s", run_dir, checkpoint_path.name)
-    return _train(trainer, run_dir)
+        return _fresh_run(cfg, run_dir)
+    except RunInterrupted:
+        raise  # Ctrl-C stops the whole sweep
+    except Exception as error:
+        if isinstance(error, RunnerError):
+            log.error("job failed: %s", one_line(error))
+        else:  # a bug: keep the traceback for the report
+            log.error("job failed:\n%s", traceback.format_exc())
+        _record_job_failure(run_dir, error)
+        return None
+    finally:
+        lock.release()
+
+
+def _record_job_failure(run_dir: Path, error: Exception) -> None:
+    path = run_dir / SUMMARY_FILE
+    summary = _read_summary(path) or {}
+    status = "diverged" if isinstance(error, Diverged) else "failed"
+    summary.update(status=status, completed=False, error=one_line(error))
+    write_json_atomic(path, summary)
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """What Hydra writes to .hydra/, written once the run is known to be good."""
+    hydra_config = HydraConfig.get()
+    hydra_dir = run_dir / HYDRA_DIR
+    hydra_dir.mkdir(exist_ok=True)
+    OmegaConf.save(cfg, hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": hydra_config}), hydra_dir / "hydra.yaml")
+    OmegaConf.save(hydra_config.overrides.task, hydra_dir / "overrides.yaml")
 
 
 def _train(trainer: Trainer, run_dir: Path) -> float | None:
@@ -119,99 +165,330 @@ def _train(trainer: Trainer, run_dir: Path) -> float | None:
     return summary["final_eval_return_mean"]
 
 
-def _apply_resume_overrides(
-    saved: DictConfig, composed: DictConfig, overrides: list[str]
-) -> DictConfig:
-    """The saved config with the command line's key=value overrides applied.
-
-    Hydra has already parsed and type-checked each value in `composed`, so the value
-    is read from there. Switching a group option would change what the checkpoint
-    means, so it is refused.
-    """
-    merged = saved.copy()
-    OmegaConf.update(merged, "resume", composed.resume, force_add=True)
-    for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if key == "resume":
-            continue
-        if key.split("@")[0] in GROUPS:
-            raise ConfigError(
-                f"{key}: a resumed run keeps its {key} option; override its keys instead"
-            )
-        if key == "seed":  # the checkpoint's RNG states carry on; a new seed would mean nothing
-            raise ConfigError("seed: a resumed run keeps its seed")
-        OmegaConf.update(merged, key, OmegaConf.select(composed, key), force_add=True)
-    return merged
+# -- resume (the saved config, no composition) ------------------------------------------
+@dataclass
+class ResumePlan:
+    run_dir: Path
+    config: DictConfig
+    settings: Settings
+    changes: list[str]
 
 
-def _remove_if_only_bookkeeping(run_dir: Path) -> None:
-    """Undo a run directory Hydra created for a run that failed validation."""
-    if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= HYDRA_BOOKKEEPING:
-        return
-    logging.shutdown()  # release Hydra's handle on train.log
-    shutil.rmtree(run_dir)
-    # Also the date folders Hydra made for it, when they are now empty.
-    cwd = Path.cwd().resolve()
-    for parent in run_dir.resolve().parents:
-        if parent == cwd or cwd not in parent.parents:
-            break
+def _resume(plan: ResumePlan) -> float | None:
+    from rl_runner.build import build_trainer
+    from rl_runner.checkpoint import load_checkpoint
+
+    run_dir = plan.run_dir
+    *older, newest = [None, *periodic_checkpoints(run_dir / CHECKPOINT_DIR)]
+    if newest is None:
+        log.warning(
+            "%s stopped before its first checkpoint; nothing was lost: "
+            "starting it again from its saved config",
+            run_dir,
+        )
+        discard_outputs(run_dir)
+        trainer = build_trainer(plan.settings, run_dir, checkpoint=None)
+    else:
         try:
-            parent.rmdir()
-        except OSError:  # not empty: other runs live there
-            break
+            checkpoint = load_checkpoint(newest)
+        except RunnerError as error:
+            previous = older[-1]
+            if previous is None:
+                raise
+            # Never fall back silently: say which one the user could move aside.
+            raise type(error)(
+                f"{error}; the previous one is {previous.name} (move the broken file away "
+                "to resume from it)"
+            ) from error
+        trainer = build_trainer(plan.settings, run_dir, checkpoint)
+        if trainer.done:
+            _report_nothing_to_do(trainer, plan)
+            return trainer.last_eval
+        log.info("resuming %s from %s", run_dir, newest.name)
+    _record_resume(plan, trainer.env_steps)
+    return _train(trainer, run_dir)
+
+
+def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:
+    """Printed, not logged: a finished run's files stay as they are."""
+    total = plan.settings.run.trainer.total_steps
+    reason = (
+        f"reached trainer.stop_at_eval_return at step {trainer.env_steps}"
+        if trainer.reached_eval_target
+        else f"already has {trainer.env_steps} of {total} steps"
+    )
+    print(
+        f"rl-run: {plan.run_dir} {reason}; "
+        "pass a larger trainer.total_steps (or stop_at_eval_return) to extend it",
+        file=sys.stderr,
+    )
+
+
+def _record_resume(plan: ResumePlan, step: int) -> None:
+    """The saved config is the one the run now trains with; resumes.yaml says from
+    which step each change applies."""
+    OmegaConf.save(plan.config, plan.run_dir / SAVED_CONFIG)
+    if plan.changes:
+        log.info("changed on resume at step %d: %s", step, " ".join(plan.changes))
+        history_path = plan.run_dir / RESUME_HISTORY
+        history = OmegaConf.load(history_path) if history_path.is_file() else OmegaConf.create([])
+        history.append({"step": step, "overrides": plan.changes})
+        OmegaConf.save(history, history_path)
+
+
+# -- pre-flight: every check before the first write ---------------------------------------
+@dataclass
+class Launch:
+    """What `cli` runs once the pre-flight has passed."""
+
+    hydra_arguments: list[str] | None = None  # for @hydra.main; None: nothing for Hydra
+    claim: ClaimedDir | None = None  # a fresh run's or a sweep's directory, locked
+    resume: ResumePlan | None = None
+    resume_lock: RunLock | None = None
+    sweep_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def release(self, failed: bool) -> None:
+        if self.claim is not None:
+            self.claim.release(abandon=failed)
+        if self.resume_lock is not None:
+            self.resume_lock.release()
+
+
+def _override_of(overrides: list[Any], key: str) -> Any:
+    matches = [o for o in overrides if o.key_or_group == key and not o.is_delete()]
+    return matches[-1] if matches else None
+
+
+@contextmanager
+def _quiet_warnings() -> Iterator[None]:
+    """Library warnings during the checks would interleave with a one-line error;
+    the run itself shows them again when it builds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _check_runnable(cfg: DictConfig, context: str = "") -> Settings:
+    from rl_runner.build import check_buildable
+
+    try:
+        settings = validate(cfg)
+        with _quiet_warnings():
+            check_buildable(settings)
+    except ConfigError as error:
+        if context:
+            raise ConfigError(f"{context}: {error}") from error
+        raise
+    return settings
+
+
+def _integral_floats_as_ints(overrides: list[str]) -> list[str]:
+    """`trainer.total_steps=1e6` -> `trainer.total_steps=1000000` where the schema
+    field is an int (Hydra would refuse the float)."""
+    parsed = parse_overrides(overrides)
+    if not any(is_integral_float(o) for o in parsed):
+        return overrides
+    others = [text for text, o in zip(overrides, parsed, strict=True) if not is_integral_float(o)]
+    try:
+        settings = validate(_task_config(compose_config(others)))
+    except (RunnerError, HydraException, OmegaConfBaseException):
+        return overrides  # the real composition reports what is wrong
+    return [
+        as_int_override(o)
+        if is_integral_float(o) and is_int_field(settings, o.key_or_group)
+        else text
+        for text, o in zip(overrides, parsed, strict=True)
+    ]
+
+
+def _task_config(composed: DictConfig) -> DictConfig:
+    task = composed.copy()
+    with_hydra = OmegaConf.to_container(task, resolve=False)
+    assert isinstance(with_hydra, dict)
+    with_hydra.pop("hydra", None)
+    return OmegaConf.create(with_hydra)
+
+
+def _flags(arguments: list[str], overrides: list[str]) -> list[str]:
+    """The command line without its overrides (Hydra's own flags)."""
+    remaining = list(overrides)
+    flags = []
+    for argument in arguments:
+        if argument in remaining:
+            remaining.remove(argument)
+        else:
+            flags.append(argument)
+    return flags
+
+
+def _without(overrides: list[str], keys: tuple[str, ...]) -> list[str]:
+    parsed = parse_overrides(overrides)
+    return [text for text, o in zip(overrides, parsed, strict=True) if o.key_or_group not in keys]
+
+
+def prepare_fresh_run(flags: list[str], overrides: list[str]) -> Launch:
+    composed = compose_config(overrides)
+    _check_runnable(_task_config(composed))
+    explicit = _override_of(parse_overrides(overrides), "hydra.run.dir")
+    run_dir = Path(str(composed.hydra.run.dir)).expanduser()
+    claim = claim_run_dir(run_dir, unique=explicit is None, option="hydra.run.dir")
+    hydra_arguments = [
+        *flags,
+        *_without(overrides, RUN_DIR_KEYS),
+        f"hydra.run.dir={hydra_quote(str(claim.path))}",
+        NO_HYDRA_OUTPUT,
+    ]
+    return Launch(hydra_arguments=hydra_arguments, claim=claim)
+
+
+def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
+    parsed = parse_overrides(overrides)
+    fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
+    composed = compose_config(fixed)
+    if str(composed.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        # A typo in one value refuses the sweep before any job runs; a job that fails
+        # while running (an env that cannot be made, divergence) fails on its own.
+        for job in sweep_jobs(parsed):
+            try:
+                validate(_task_config(compose_config(job)))
+            except (RunnerError, HydraException, OmegaConfBaseException) as error:
+                raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
+    explicit = _override_of(parsed, "hydra.sweep.dir")
+    sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
+    claim = claim_run_dir(sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True)
+    hydra_arguments = [
+        *flags,
+        *_without(overrides, SWEEP_DIR_KEYS),
+        f"hydra.sweep.dir={hydra_quote(str(claim.path))}",
+        NO_HYDRA_OUTPUT,
+    ]
+    return Launch(hydra_arguments=hydra_arguments, claim=claim, sweep_dir=claim.path)
+
+
+def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -> Launch:
+    run_dir = Path(resume_value).expanduser()
+    if not run_dir.is_dir():
+        raise ConfigError(f"resume: {run_dir} is not a directory")
+    if not (run_dir / SAVED_CONFIG).is_file():
+        raise ConfigError(f"resume: {run_dir} is not a run directory (no {SAVED_CONFIG})")
+    saved, saved_settings = load_saved_config(run_dir)
+    merged, changes = apply_resume_overrides(saved, saved_settings, overrides)
+    if show_config:
+        validate(merged)
+        print(OmegaConf.to_yaml(merged), end="")
+        return Launch()
+    lock = RunLock(run_dir).acquire()
+    try:
+        settings = _check_runnable(merged)
+        check_writable(run_dir)
+        if (run_dir / CHECKPOINT_DIR).is_dir():
+            check_writable(run_dir / CHECKPOINT_DIR)
+    except BaseException:
+        lock.release()
+        raise
+    plan = ResumePlan(run_dir, merged, settings, changes)
+    return Launch(resume=plan, resume_lock=lock)
+
+
+def _literal_resume_paths(arguments: list[str]) -> list[str]:
+    """`resume=<path>` takes the rest of the argument as a path, verbatim (spaces,
+    non-ASCII, quotes), so that the printed `rl-run resume=<shell-quoted path>` works.
+    A value already in Hydra quotes is left to Hydra."""
+    literal = []
+    for argument in arguments:
+        match = re.fullmatch(r"(\+{0,2}resume)=(.*)", argument, flags=re.DOTALL)
+        value = match.group(2) if match else ""
+        hydra_quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+        if match and value and value != "null" and not hydra_quoted:
+            argument = f"{match.group(1)}={hydra_quote(value)}"
+        literal.append(argument)
+    return literal
+
+
+def prepare_launch(arguments: list[str]) -> Launch:
+    """Check the command line completely; claim and lock the directory it writes to."""
+    arguments = _literal_resume_paths(arguments)
+    args = parse_command_line(arguments)
+    overrides: list[str] = args.overrides
+    parsed = parse_overrides(overrides)
+    resume = _override_of(parsed, "resume")
+    if resume is not None and resume.value() is not None:
+        if args.multirun:
+            raise ConfigError("resume: continue runs one at a time (without -m/--multirun)")
+        if resume.is_sweep_override():
+            raise ConfigError("resume: give one run directory")
+        if args.cfg not in (None, "job") or args.help or args.info:
+            raise ConfigError("resume: only --cfg job can be combined with resume")
+        return prepare_resume(str(resume.value()), overrides, show_config=args.cfg == "job")
+    flags = _flags(arguments, overrides)
+    overrides = _integral_floats_as_ints(overrides)
+    if args.help or args.hydra_help or args.info or args.cfg or args.shell_completion:
+        # Hydra's own introspection writes nothing
+        return Launch(hydra_arguments=[*flags, *overrides])
+    if args.multirun:
+        return prepare_sweep(flags, overrides)
+    return prepare_fresh_run(flags, overrides)
+
+
+# -- running the launch -----------------------------------------------------------------
+def _send_file_only_records_to_files() -> None:
+    """Records logged with `extra=FILE_ONLY` skip console handlers."""
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, logging.FileHandler):
+            handler.addFilter(lambda record: not getattr(record, "file_only", False))
+
+
+def _configure_logging(run_dir: Path) -> None:
+    """Hydra's default job logging, for a resume (which bypasses Hydra's start-up)."""
+    formatter = logging.Formatter(LOG_FORMAT)
+    console = logging.StreamHandler(sys.stdout)
+    log_file = logging.FileHandler(run_dir / LOG_FILE)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (console, log_file):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    _send_file_only_records_to_files()
+
+
+def _run_hydra(hydra_arguments: list[str]) -> None:
+    sys.argv = [sys.argv[0], *hydra_arguments]
+    main()
+
+
+def _sweep_failures(sweep_dir: Path) -> list[str]:
+    failures = []
+    for summary_path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
+        summary = _read_summary(summary_path) or {}
+        if summary.get("status") in ("failed", "diverged"):
+            failures.append(f"{summary_path.parent}: {summary.get('error', summary['status'])}")
+    return failures
+
+
+def _finish_sweep(sweep_dir: Path) -> None:
+    failures = _sweep_failures(sweep_dir)
+    jobs = sum(1 for path in sweep_dir.iterdir() if path.is_dir())
+    if failures:
+        for failure in failures:
+            print(f"rl-run: failed job {failure}", file=sys.stderr)
+        _exit(f"rl-run: {len(failures)} of {jobs} sweep jobs failed", EXIT_SWEEP_FAILED)
+
+
+def run_launch(launch: Launch) -> None:
+    if launch.resume is not None:
+        _configure_logging(launch.resume.run_dir)
+        _resume(launch.resume)
+    elif launch.hydra_arguments is not None:
+        _run_hydra(launch.hydra_arguments)
 
 
 # -- the console script -----------------------------------------------------------------
-def _argument_value(arguments: list[str], key: str) -> str | None:
-    prefix = f"{key}="
-    values = [arg[len(prefix) :] for arg in arguments if arg.startswith(prefix)]
-    return values[-1] if values else None
-
-
-def check_resume_dir(path: Path) -> None:
-    if not path.is_dir():
-        raise ConfigError(f"resume: {path} is not a directory")
-    if not (path / SAVED_CONFIG).is_file():
-        raise ConfigError(f"resume: {path} is not a run directory (no {SAVED_CONFIG})")
-    if not periodic_checkpoints(path / CHECKPOINT_DIR):
-        raise ConfigError(f"resume: {path} has no checkpoint to resume from")
-
-
-def check_fresh_run_dir(path: Path) -> None:
-    """Refuse to start a new run on top of an existing one."""
-    markers = (SUMMARY_FILE, CHECKPOINT_DIR, METRICS_FILE)
-    if any((path / marker).exists() for marker in markers):
-        raise ConfigError(
-            f"hydra.run.dir: {path} already holds a run; continue it with resume={path} "
-            "or choose another directory"
-        )
-
-
-def prepare_arguments(arguments: list[str]) -> list[str]:
-    """Check the directories named on the command line before Hydra creates any.
-
-    `resume=DIR` runs inside DIR and keeps its saved config: Hydra is pointed at DIR
-    and told not to overwrite DIR/.hydra.
-    """
-    resume = _argument_value(arguments, "resume")
-    multirun = "-m" in arguments or "--multirun" in arguments
-    if resume and multirun:
-        raise ConfigError("resume: continue runs one at a time (without -m/--multirun)")
-    if resume:
-        resume_dir = Path(resume).expanduser()
-        check_resume_dir(resume_dir)
-        return [*arguments, f"hydra.run.dir={resume_dir}", "hydra.output_subdir=null"]
-    run_dir = _argument_value(arguments, "hydra.run.dir")
-    if run_dir and not multirun:
-        check_fresh_run_dir(Path(run_dir).expanduser())
-    return arguments
-
-
 def one_line(error: BaseException) -> str:
     """A Hydra / OmegaConf / runner error as a single line."""
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         text = f"cannot find config {error.missing_cfg_file!r}"
-        options = [name for name in error.options or [] if not name.endswith("_schema")]
+        options = [name for name in error.options or [] if not name.startswith("schema")]
         if options:
             text += f" (available: {', '.join(sorted(options))})"
         return text
@@ -225,20 +502,68 @@ def one_line(error: BaseException) -> str:
     return "; ".join([text, *hints]) if "not in struct" in text else text
 
 
+def _exit(message: str, status: int) -> NoReturn:
+    print(message, file=sys.stderr)
+    sys.exit(status)
+
+
+def _terminate_like_interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM before training starts: unwind like Ctrl-C, so the start is undone."""
+    raise RunInterrupted("SIGTERM before training started; nothing was kept", signum)
+
+
+def _interrupted_message(launch: Launch | None) -> str:
+    run_dir = None
+    if launch is not None and launch.resume is not None:
+        run_dir = launch.resume.run_dir
+    elif launch is not None and launch.claim is not None and launch.sweep_dir is None:
+        run_dir = launch.claim.path if holds_run(launch.claim.path) else None
+    if run_dir is None:
+        return "rl-run: interrupted before training started; nothing was kept"
+    return (
+        "rl-run: interrupted at once; the newest checkpoint is intact; "
+        f"continue with: {resume_command(run_dir)}"
+    )
+
+
+def _print_version() -> None:
+    print(f"rl-run {version('rl-runner')} (hydra-core {version('hydra-core')})")
+
+
 def cli() -> None:
-    """Entry point of `rl-run`: Hydra's CLI, with one-line errors and exit status 2."""
+    """Entry point of `rl-run`: pre-flight checks, then Hydra, with one-line errors."""
+    arguments = sys.argv[1:]
+    if "--version" in arguments:
+        _print_version()
+        return
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Make Hydra re-raise instead of printing multi-line reports; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    signal.signal(signal.SIGTERM, _terminate_like_interrupt)
+    launch: Launch | None = None
+    failed = True
     try:
-        sys.argv = [sys.argv[0], *prepare_arguments(sys.argv[1:])]
-        main()
-    except KeyboardInterrupt:  # a second Ctrl-C: stop now; checkpoints are written atomically
-        _exit("rl-run: interrupted; the newest checkpoint is intact", 130)
-    except (RunnerError, HydraException, OmegaConfBaseException) as error:
+        launch = prepare_launch(arguments)
+        run_launch(launch)
+        failed = False
+        if launch.sweep_dir is not None:
+            _finish_sweep(launch.sweep_dir)
+    except KeyboardInterrupt:  # Ctrl-C at start-up, or a second one during training
+        _exit(_interrupted_message(launch), 130)
+    except RunInterrupted as stop:
+        _exit(f"rl-run: {stop}", stop.exit_code)
+    except RunnerError as error:
+        if show_traceback:
+            raise
+        prefix = "rl-run: " if isinstance(error, Diverged) else "rl-run: error: "
+        _exit(f"{prefix}{one_line(error)}", error.exit_code)
+    except (HydraException, OmegaConfBaseException) as error:
         if show_traceback:
             raise
         _exit(f"rl-run: error: {one_line(error)}", 2)
+    finally:
+        if launch is not None:
+            launch.release(failed)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-import os
+import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +20,14 @@ import torch
 from rl_runner.agents.base import Agent, Metrics
 from rl_runner.checkpoint import Checkpointer
 from rl_runner.envs.batch import EnvBatch
-from rl_runner.errors import RunnerError
+from rl_runner.errors import Diverged, RunInterrupted, StorageError
 from rl_runner.evaluator import Evaluator
 from rl_runner.logger import RunLogger
-from rl_runner.progress import Progress
+from rl_runner.progress import FILE_ONLY, Progress
+from rl_runner.rundir import SUMMARY_FILE, json_number, resume_command, write_json_atomic
 from rl_runner.seeding import global_rng_state, restore_global_rng_state
 
 log = logging.getLogger("rl_runner")
-
-SUMMARY_FILE = "summary.json"
-
-
-class RunInterrupted(RunnerError):
-    """SIGINT/SIGTERM stopped the run after a checkpoint was written."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +84,14 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        """Train to `total_steps` (or a stop signal); returns the summary."""
+        """Train to `total_steps` (or a stop signal); returns the summary.
+
+        Divergence and write failures end the run without a checkpoint after the
+        fault (the newest one stays the last good one); summary.json says why.
+        """
         started = time.perf_counter()
+        if self._resumed:
+            self.checkpointer.remove_partial_writes()
         self.logger = RunLogger(self.run_dir, resume_step=self.env_steps if self._resumed else None)
         if not self._resumed:
             self.logger.log_text("config", self.config_text)
@@ -103,17 +104,24 @@ class Trainer:
                     self._finish(started)
                 elif self.checkpointer.latest() != self._checkpoint_path():
                     self._checkpoint(started)
+        except (Diverged, StorageError) as error:
+            status = "diverged" if isinstance(error, Diverged) else "failed"
+            log.error("%s", error, extra=FILE_ONLY)
+            self._write_summary_if_possible(started, status, str(error))
+            raise
         finally:
             progress.close()
             self.logger.close()
-        summary = self._write_summary(started, completed=self._stop_signal is None)
         if self._stop_signal is not None:
+            self._write_summary(started, "interrupted")
             name = signal.Signals(self._stop_signal).name
-            raise RunInterrupted(
+            message = (
                 f"{name} at step {self.env_steps}: checkpoint saved; "
-                f"continue with: rl-run resume={self.run_dir}"
+                f"continue with: {resume_command(self.run_dir)}"
             )
-        return summary
+            log.warning("%s", message, extra=FILE_ONLY)
+            raise RunInterrupted(message, self._stop_signal)
+        return self._write_summary(started, "completed")
 
     def _train(self, progress: Progress, started: float) -> None:
         """The loop, with logging, evaluation and checkpoints at their env-step multiples."""
@@ -194,11 +202,29 @@ class Trainer:
         metrics["train/episodes"] = self.episodes
         if steps_per_second is not None:
             metrics["time/sps"] = steps_per_second
-        self.logger.log(metrics, self.env_steps)
+        values = self.logger.log(metrics, self.env_steps)
         self._last_log_step = self.env_steps
+        self._check_finite(values)
+
+    def _check_finite(self, values: Mapping[str, torch.Tensor | float]) -> None:
+        """Stop at the first non-finite training quantity. Called where the values are
+        read anyway (each log row) and before each evaluation and checkpoint, so a
+        checkpoint is never written after the fault: the newest one is the last good one."""
+        for tag, value in values.items():
+            value = float(value)
+            if not math.isfinite(value):
+                good = self.checkpointer.latest()
+                kept = (
+                    f"the last good checkpoint is {good}" if good else "no checkpoint was written"
+                )
+                raise Diverged(
+                    f"training diverged: {tag} is {value} at step {self.env_steps}; {kept}. "
+                    "Lower algo.lr or clip gradients (algo.max_grad_norm) and start a new run"
+                )
 
     def _evaluate(self) -> float:
         """Evaluate, log, keep the best; returns the mean return."""
+        self._check_finite(self._latest_metrics)
         result = self.evaluator.run(lambda obs: self.agent.act(obs, explore=False))
         self.last_eval = result.return_mean
         self.last_eval_step = self.env_steps
@@ -219,9 +245,12 @@ class Trainer:
         return self.checkpointer.directory / f"step_{self.env_steps:010d}.pt"
 
     def _checkpoint(self, started: float) -> None:
+        self._check_finite(self._latest_metrics)
         # Logs first: a resume drops rows past the checkpoint, never misses rows before it.
         self.logger.flush()
         self.checkpointer.save(self.state_dict(time.perf_counter() - started), self.env_steps)
+        # The summary follows the checkpoints, so a killed run's summary is never stale.
+        self._write_summary(started, "running")
 
     # -- state ----------------------------------------------------------------
     def state_dict(self, wall_seconds_this_session: float = 0.0) -> dict[str, Any]:
@@ -240,6 +269,10 @@ class Trainer:
                 "best_eval": self.best_eval,
                 "best_eval_step": self.best_eval_step,
                 "wall_seconds": self.wall_seconds_before + wall_seconds_this_session,
+                # the first log row after a resume repeats them, as a straight run would
+                "latest_metrics": {
+                    tag: float(value) for tag, value in self._latest_metrics.items()
+                },
             },
         }
 
@@ -258,12 +291,18 @@ class Trainer:
         self.best_eval = loop["best_eval"]
         self.best_eval_step = loop["best_eval_step"]
         self.wall_seconds_before = loop["wall_seconds"]
+        self._latest_metrics = dict(loop.get("latest_metrics", {}))
         self._resumed = True
 
-    def _write_summary(self, started: float, completed: bool) -> dict[str, Any]:
+    def _write_summary(
+        self, started: float, status: str, error: str | None = None
+    ) -> dict[str, Any]:
+        """summary.json: `status` is running (as of the newest checkpoint), completed,
+        interrupted, diverged or failed."""
         wall_seconds = self.wall_seconds_before + time.perf_counter() - started
-        summary = {
-            "completed": completed,
+        summary: dict[str, Any] = {
+            "status": status,
+            "completed": status == "completed",
             "env_steps": self.env_steps,
             "episodes": self.episodes,
             **{f"agent_{name}": value for name, value in self.agent.counters.items()},
@@ -273,10 +312,18 @@ class Trainer:
             "reached_eval_target": self.reached_eval_target,
             "wall_seconds": round(wall_seconds, 3),
         }
-        temporary = self.run_dir / f".{SUMMARY_FILE}.tmp"
-        temporary.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(temporary, self.run_dir / SUMMARY_FILE)
+        if error is not None:
+            summary["error"] = error
+        write_json_atomic(
+            self.run_dir / SUMMARY_FILE,
+            {k: json_number(v) if isinstance(v, float) else v for k, v in summary.items()},
+        )
         return summary
+
+    def _write_summary_if_possible(self, started: float, status: str, error: str) -> None:
+        # The disk that failed the run may refuse this too; the error is reported anyway.
+        with contextlib.suppress(StorageError):
+            self._write_summary(started, status, error)
 
     # -- stopping cleanly ---------------------------------------------------------
     @contextmanager

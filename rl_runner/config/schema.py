@@ -8,6 +8,7 @@ ordinary typed objects. Value checks that types cannot express live in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -187,6 +188,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         require(self.every >= 1, "eval.every", "must be >= 1")
         require(self.episodes >= 1, "eval.episodes", "must be >= 1")
+        require(self.seed is None or self.seed >= 0, "eval.seed", f"must be >= 0, got {self.seed}")
 
 
 @dataclass
@@ -218,10 +220,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         require(self.threads >= 1, "threads", "must be >= 1")
         require(
-            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None,
             "device",
             f"must be auto, cpu, cuda or cuda:N, got {self.device!r}",
         )
+        require(0 <= self.seed < 2**32, "seed", f"must be in [0, 2**32), got {self.seed}")
 
 
 # Schema of each group option, keyed by the option's `name` field. Every env option

@@ -1,19 +1,35 @@
 """Registers the schemas in Hydra's ConfigStore.
 
-Each YAML option names its schema in its defaults list (`- dqn_schema`), so Hydra
-rejects an unknown key or a wrongly typed value while composing, before any run
-directory exists.
+Each YAML option extends its schema through its defaults list
+(`- /schema/algo/dqn@_here_`), so Hydra rejects a wrongly typed value while composing.
+The schemas live in their own `schema/<group>` groups, so they are never offered as
+options of `algo`, `env`, ... themselves.
 """
 
+import re
+
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from rl_runner.config.schema import OPTION_SCHEMAS, EnvConfig, RunConfig
+
+
+def path_label(text: str) -> str:
+    """`ALE/Pong-v5` -> `ALE-Pong-v5`: usable as part of a directory name."""
+    return re.sub(r"[^\w.-]+", "-", text).strip("-") or "env"
+
+
+def env_label(name: str, env_id: str) -> str:
+    """The env part of a run directory name: the option's name, or for the generic
+    `env=gym` option the environment id."""
+    return path_label(env_id) if name == "gym" else name
 
 
 def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunConfig)
-    store.store(group="env", name="env_schema", node=EnvConfig)
+    store.store(group="schema/env", name="env", node=EnvConfig)
     for group, options in OPTION_SCHEMAS.items():
         for option_name, schema in options.items():
-            store.store(group=group, name=f"{option_name}_schema", node=schema)
+            store.store(group=f"schema/{group}", name=option_name, node=schema)
+    OmegaConf.register_new_resolver("env_label", env_label, replace=True)

@@ -21,7 +21,11 @@ def make_env(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None)
         )
     except gym.error.Error as err:
         raise ConfigError(f"env.id: cannot make {env_id!r}: {err}") from err
-    except TypeError as err:
+    except ImportError as err:  # an entry point whose optional dependency is missing
+        raise ConfigError(
+            f"env.id: {env_id!r} needs a package that is not installed ({err})"
+        ) from err
+    except (TypeError, ValueError, AssertionError) as err:
         raise ConfigError(f"env.kwargs: {env_id!r} rejected {dict(kwargs)}: {err}") from err
 
 

@@ -1,0 +1,81 @@
+"""Hydra's side of `rl-run`'s pre-flight: parsing the command line and composing configs.
+
+`rl-run` composes and checks a run completely before it hands the command line to
+`@hydra.main`, because Hydra creates the run directory and writes into it before the
+task function runs: a refusal found only there would already have touched the disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+
+from rl_runner.errors import ConfigError
+
+CONFIG_MODULE = "rl_runner.configs"
+CONFIG_NAME = "config"
+_FLOAT_LITERAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_command_line(arguments: list[str]) -> argparse.Namespace:
+    """Hydra's own flags (-m, --cfg, --help, ...) and the overrides, as Hydra reads them."""
+    return get_args_parser().parse_args(arguments)
+
+
+def parse_overrides(overrides: list[str]) -> list[Override]:
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except HydraException as error:
+        raise ConfigError(str(error).strip().splitlines()[0]) from error
+
+
+def hydra_quote(text: str) -> str:
+    """`text` as a single-quoted Hydra override value that parses back to `text` exactly
+    (spaces, non-ASCII, quotes, '=' and ',' included). Hydra only treats backslashes
+    as escapes where they precede a quote or end the string."""
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), text)
+    return f"'{escaped}'"
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config `@hydra.main` would compose for these overrides, `hydra` node included."""
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        return compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+
+
+def sweep_jobs(overrides: list[Override]) -> list[list[str]]:
+    """The override list of every job of a basic-sweeper multirun, in launch order."""
+    (jobs,) = BasicSweeper.split_arguments(overrides, max_batch_size=None)
+    return jobs
+
+
+def is_integral_float(override: Override) -> bool:
+    """`trainer.total_steps=1e6`: a float literal with an integral value (papers write
+    step counts so); it may target an int field."""
+    if override.is_sweep_override() or override.is_delete():
+        return False
+    value: Any = override.value()
+    return (
+        isinstance(value, float)
+        and value.is_integer()
+        and bool(_FLOAT_LITERAL.match(override.get_value_element_as_str()))
+    )
+
+
+def integral_value(override: Override) -> int:
+    value = override.value()
+    assert isinstance(value, float)  # callers check is_integral_float first
+    return int(value)
+
+
+def as_int_override(override: Override) -> str:
+    return f"{override.get_key_element()}={integral_value(override)}"

@@ -1,0 +1,109 @@
+"""What a resumed run may change, and the saved config with those changes applied.
+
+A checkpoint holds environments, networks and a replay memory of a fixed shape, and
+random generators that carry on from the run's seed. A key that shapes any of them
+is refused on resume; the schedule, evaluation, checkpointing, hardware and the
+algorithm's hyperparameters may change, and apply from the resumed step on
+(`.hydra/resumes.yaml` records each change with its step). A value equal to the
+saved one is always accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.override_parser.types import Override
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rl_runner.config.compose import (
+    as_int_override,
+    integral_value,
+    is_integral_float,
+    parse_overrides,
+)
+from rl_runner.config.settings import GROUPS, Settings, is_int_field, validate
+from rl_runner.errors import ConfigError
+from rl_runner.rundir import SAVED_CONFIG
+
+CHANGEABLE_PREFIXES = ("trainer.", "eval.", "checkpoint.", "algo.")
+CHANGEABLE_KEYS = ("device", "threads")
+FIXED_REASONS = {
+    "env": "it shapes the training environments the checkpoint restores",
+    "network": "it shapes the networks the checkpoint holds",
+    "buffer": "it shapes the replay memory the checkpoint holds",
+    "seed": "the checkpoint's random generators carry on from the saved seed",
+}
+_ABSENT = object()
+
+
+def load_saved_config(run_dir: Path) -> tuple[DictConfig, Settings]:
+    """A run directory's saved config, read and validated, with one-line errors."""
+    path = run_dir / SAVED_CONFIG
+    try:
+        saved = OmegaConf.load(path)
+    except (yaml.YAMLError, OmegaConfBaseException, UnicodeDecodeError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise ConfigError(f"resume: {path} is not valid YAML ({reason})") from error
+    except OSError as error:
+        raise ConfigError(f"resume: cannot read {path} ({error.strerror})") from error
+    if not isinstance(saved, DictConfig):
+        raise ConfigError(f"resume: {path} is not a config mapping")
+    try:
+        return saved, validate(saved)
+    except ConfigError as error:
+        raise ConfigError(f"resume: the saved config {path} is invalid: {error}") from error
+
+
+def _is_changeable(key: str) -> bool:
+    return key in CHANGEABLE_KEYS or key.startswith(CHANGEABLE_PREFIXES)
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def _check_key(override: Override, saved: DictConfig) -> str:
+    key = override.key_or_group
+    top = key.split(".")[0]
+    if override.is_sweep_override():
+        raise ConfigError(f"{key}: a resumed run takes single values, not a sweep")
+    if override.is_delete():
+        raise ConfigError(f"{key}: keys cannot be deleted from a resumed run")
+    if top == "hydra" or top.startswith("hydra/"):
+        raise ConfigError(f"{key}: a resumed run keeps its directory and Hydra settings")
+    if key in GROUPS or override.package is not None:
+        raise ConfigError(f"{key}: a resumed run keeps its {key} option; override its keys instead")
+    if top not in saved:
+        raise ConfigError(f"{key}: not a key of the saved config (a resumed run keeps its presets)")
+    return key
+
+
+def apply_resume_overrides(
+    saved: DictConfig, saved_settings: Settings, overrides: list[str]
+) -> tuple[DictConfig, list[str]]:
+    """The saved config with the command line's `key=value` overrides applied, and the
+    overrides that changed something."""
+    merged = saved.copy()
+    changes = []
+    for override in parse_overrides(overrides):
+        if override.key_or_group == "resume":
+            continue
+        key = _check_key(override, saved)
+        value = override.value()
+        text = f"{key}={override.get_value_element_as_str()}"
+        if is_integral_float(override) and is_int_field(saved_settings, key):
+            text = as_int_override(override)
+            value = integral_value(override)
+        if _plain(OmegaConf.select(saved, key, default=_ABSENT)) == value:
+            continue  # unchanged: nothing to refuse
+        if not _is_changeable(key):
+            reason = FIXED_REASONS.get(key.split(".")[0], "the checkpoint depends on it")
+            raise ConfigError(
+                f"{key}: cannot change when resuming ({reason}); start a new run instead"
+            )
+        OmegaConf.update(merged, key, value, force_add=True)
+        changes.append(text)
+    return merged, changes

@@ -1,0 +1,117 @@
+"""A composed config checked against the schemas, as typed objects.
+
+Used for fresh runs, for configs read back from a run directory, and for every job
+of a sweep, before anything is built or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rl_runner.config.schema import EnvConfig, RunConfig, require, schema_for
+from rl_runner.errors import ConfigError
+
+GROUPS = ("algo", "env", "network", "buffer")
+SEED_LIMIT = 2**32  # numpy's and Gymnasium's seeds are unsigned 32-bit
+DEFAULT_EVAL_SEED_OFFSET = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A run's config as validated, typed objects."""
+
+    run: RunConfig
+    algo: Any
+    env: EnvConfig
+    network: Any
+    buffer: Any
+
+    @property
+    def eval_seed(self) -> int:
+        if self.run.eval.seed is None:
+            return self.run.seed + DEFAULT_EVAL_SEED_OFFSET
+        return self.run.eval.seed
+
+
+def _to_schema(schema: type, node: Any, prefix: str) -> Any:
+    """Validate `node` against dataclass `schema` and return the dataclass instance.
+
+    The node is turned into plain data first: merging a node Hydra already typed would
+    let keys added with `+`/`++` through unchecked.
+    """
+    try:
+        plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), plain))
+    except OmegaConfBaseException as err:
+        key = f"{prefix}{err.full_key}" if err.full_key else prefix.rstrip(".")
+        message = str(getattr(err, "msg", err)).strip().splitlines()[0]
+        if "not in" in message:
+            message = f"unknown key ({schema.__name__} has no such field; see config/schema.py)"
+        raise ConfigError(f"{key}: {message}") from None
+
+
+def validate(cfg: DictConfig) -> Settings:
+    """Every section checked against its schema, then the settings checked together."""
+    groups = {}
+    for group in GROUPS:
+        node = cfg.get(group)
+        if not isinstance(node, DictConfig) or "name" not in node:
+            raise ConfigError(f"{group}: missing config group (choose an option: {group}=...)")
+        groups[group] = _to_schema(schema_for(group, node.name), node, f"{group}.")
+    run = _to_schema(RunConfig, cfg, "")
+    settings = Settings(run=run, **groups)
+    check_combinations(settings)
+    return settings
+
+
+def check_combinations(settings: Settings) -> None:
+    """Settings that are valid one by one but make learning impossible together."""
+    run, buffer = settings.run, settings.buffer
+    batch_size, capacity = getattr(buffer, "batch_size", None), getattr(buffer, "capacity", None)
+    if batch_size is not None and capacity is not None:
+        require(
+            batch_size <= capacity,
+            "buffer.batch_size",
+            f"{batch_size} is larger than buffer.capacity {capacity}: no batch could be sampled",
+        )
+    learning_starts = getattr(settings.algo, "learning_starts", None)
+    if learning_starts is not None:
+        require(
+            learning_starts < run.trainer.total_steps,
+            "algo.learning_starts",
+            f"{learning_starts} is not below trainer.total_steps {run.trainer.total_steps}: "
+            "the run would end before its first update",
+        )
+    require(
+        run.seed + settings.env.num_envs <= SEED_LIMIT,
+        "seed",
+        f"training env k is seeded with seed + k, which must stay below 2**32 ({SEED_LIMIT})",
+    )
+    eval_option = "eval.seed" if run.eval.seed is not None else "seed"
+    require(
+        settings.eval_seed + run.eval.episodes <= SEED_LIMIT,
+        eval_option,
+        "evaluation episode k is seeded with "
+        + ("eval.seed" if run.eval.seed is not None else f"seed + {DEFAULT_EVAL_SEED_OFFSET}")
+        + f" + k, which must stay below 2**32 ({SEED_LIMIT})",
+    )
+
+
+def is_int_field(settings: Settings, key: str) -> bool:
+    """Whether the schema types `key` (e.g. `trainer.total_steps`) as an int."""
+    first, *rest = key.split(".")
+    node: Any = getattr(settings, first) if first in GROUPS else settings.run
+    path = rest if first in GROUPS else [first, *rest]
+    hint: Any = None
+    for name in path:
+        if not dataclasses.is_dataclass(node) or not hasattr(node, name):
+            return False
+        hint = typing.get_type_hints(type(node))[name]
+        node = getattr(node, name)
+    return hint is int or hint == (int | None)

@@ -1,0 +1,264 @@
+"""The run directory: its file names, one writer at a time, and a start that leaves no trace.
+
+A run directory is the unit of truth (config, logs, checkpoints, summary). This module
+knows its layout and guards it: `claim_run_dir` creates (or adopts) the directory and
+remembers what it created, so a start that fails removes exactly that and nothing of
+the user's; `RunLock` keeps a second process out while one writes. No torch or Hydra
+import here: `rl-run` checks directories before it loads anything heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rl_runner.errors import ConfigError, RunLocked, RunnerError, StorageError
+
+HYDRA_DIR = ".hydra"
+SAVED_CONFIG = Path(HYDRA_DIR) / "config.yaml"
+RESUME_HISTORY = Path(HYDRA_DIR) / "resumes.yaml"
+METRICS_FILE = "metrics.jsonl"
+EVALUATIONS_FILE = "evaluations.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+CHECKPOINT_DIR = "checkpoints"
+BEST_CHECKPOINT = "best.pt"
+SUMMARY_FILE = "summary.json"
+LOG_FILE = "train.log"
+LOCK_FILE = ".rl-run.lock"
+# Files whose presence means a run has started writing here.
+RUN_MARKERS = (SUMMARY_FILE, CHECKPOINT_DIR, METRICS_FILE, EVALUATIONS_FILE, TENSORBOARD_DIR)
+_PERIODIC = re.compile(r"^step_(\d+)\.pt$")
+
+
+def periodic_checkpoints(directory: Path) -> list[Path]:
+    """Periodic checkpoints (`step_<N>.pt`) in `directory`, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _PERIODIC.match(p.name))]
+    return [path for _, path in sorted(found)]
+
+
+def holds_run(path: Path) -> bool:
+    return any((path / marker).exists() for marker in RUN_MARKERS)
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues `run_dir`, quoted for a POSIX shell."""
+    return f"rl-run resume={shlex.quote(str(run_dir))}"
+
+
+def io_reason(error: OSError) -> str:
+    """`[Errno 28] No space left on device: 'x'` -> `No space left on device`."""
+    return error.strerror or str(error)
+
+
+def json_number(value: float) -> float | str:
+    """A float as strict JSON can hold it: non-finite values become "NaN", "Infinity"
+    or "-Infinity" (strings that Python's float() reads back)."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def discard_outputs(run_dir: Path) -> None:
+    """Remove the training outputs of a run that stopped before its first checkpoint,
+    so it can start again from its saved config (the config and train.log stay)."""
+    for name in (METRICS_FILE, EVALUATIONS_FILE, SUMMARY_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    for name in (TENSORBOARD_DIR, CHECKPOINT_DIR):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename: readers never see half a file.
+    Non-finite floats must already be replaced (strict JSON has no NaN)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {io_reason(error)}") from error
+
+
+def check_writable(directory: Path) -> None:
+    """Prove `directory` takes a new file now (permission bits say little to root or
+    on read-only mounts), instead of finding out after a segment of training."""
+    probe = directory / f".rl-run-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"{directory} is not writable ({io_reason(error)})") from error
+
+
+# -- one writer per run directory ----------------------------------------------------------
+class RunLock:
+    """An exclusive `flock` on `<run dir>/.rl-run.lock`, holding the owner's pid.
+
+    The kernel drops the lock when its process dies, however it dies, so a stale lock
+    of a killed run is taken over without any guessing from pids.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise ConfigError(
+                    f"{self.path.parent} is not writable ({io_reason(error)})"
+                ) from error
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise RunLocked(
+                    f"{self.path.parent} is in use by another rl-run (pid {holder}); "
+                    "wait for it to finish or stop it first"
+                ) from None
+            # A holder that was releasing may have unlinked the file we opened: retry then.
+            if self._same_file(fd):
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still locked: no one can adopt a dead file
+        os.close(self._fd)
+        self._fd = None
+
+
+# -- claiming a directory for a new run ------------------------------------------------------
+@dataclass
+class ClaimedDir:
+    """A locked directory this process may write a run into, and what it found there."""
+
+    path: Path
+    lock: RunLock
+    created: list[Path] = field(default_factory=list)  # directories made here, outermost first
+    existing: set[str] = field(default_factory=set)  # entries present before the claim
+
+    def release(self, abandon: bool) -> None:
+        """Unlock. With `abandon` (the start failed), also remove what this process added
+        (Hydra's log and config files, the directories it made) and nothing else, unless
+        training output exists by now."""
+        abandoned = abandon and self._nothing_trained()
+        if abandoned:
+            for entry in self.path.iterdir():
+                if entry.name in self.existing or entry.name == LOCK_FILE:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        self.lock.release()
+        if abandoned:
+            for directory in reversed(self.created):
+                try:
+                    directory.rmdir()
+                except OSError:  # something another process put there
+                    break
+
+    def _nothing_trained(self) -> bool:
+        if not self.path.is_dir() or holds_run(self.path):
+            return False
+        added = [entry for entry in self.path.iterdir() if entry.name not in self.existing]
+        return not any(entry.is_dir() and holds_run(entry) for entry in added)
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """`mkdir -p path` that returns the directories it created, outermost first."""
+    missing = []
+    for candidate in [path, *path.parents]:
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing.append(candidate)
+    created = []
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue  # made by a concurrent run a moment ago: not ours
+        created.append(directory)
+    return created
+
+
+def _make_new_dir(path: Path, unique: bool) -> tuple[Path, bool]:
+    """Create `path` (or, if `unique`, the first free `<path>-2`, `-3`, ...).
+    Returns the directory and whether this call created it."""
+    candidate, counter = path, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate, True
+        except FileExistsError:
+            if not unique:
+                return candidate, False
+            counter += 1
+            candidate = path.with_name(f"{path.name}-{counter}")
+
+
+def claim_run_dir(path: Path, unique: bool, option: str, sweep: bool = False) -> ClaimedDir:
+    """Create or adopt `path` for a new run (or a sweep's jobs) and lock it.
+
+    `unique`: the path is rl-run's default name, so if it exists (a run started in the
+    same second) the next free name is taken instead. A path the user chose must not
+    hold a run; a sweep directory must be empty. `option` names the setting in errors.
+    """
+    try:
+        created = _make_dirs(path.parent)
+        directory, made = _make_new_dir(path, unique)
+    except OSError as error:
+        raise ConfigError(f"{option}: cannot create {path} ({io_reason(error)})") from error
+    if made:
+        created.append(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"{option}: {directory} exists and is not a directory")
+    existing = {entry.name for entry in directory.iterdir()} - {LOCK_FILE}
+    try:
+        lock = RunLock(directory).acquire()
+    except RunnerError:
+        for made_dir in reversed(created):
+            with contextlib.suppress(OSError):
+                made_dir.rmdir()
+        raise
+    claim = ClaimedDir(directory, lock, created, existing)
+    if sweep and existing:
+        claim.release(abandon=True)
+        raise ConfigError(
+            f"{option}: {directory} is not empty; a sweep writes its jobs into a new directory"
+        )
+    if holds_run(directory):
+        claim.release(abandon=True)
+        raise ConfigError(
+            f"{option}: {directory} already holds a run; continue it with "
+            f"{resume_command(directory)} or choose another directory"
+        )
+    return claim
