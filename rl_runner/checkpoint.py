@@ -9,6 +9,7 @@ a torn file, nor replaces a good one) and read back with
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,28 +40,33 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
         raise StorageError(f"cannot write checkpoint {path}: {reason}") from error
 
 
-def _unreadable_reason(path: Path) -> str:
-    """Why torch could not read `path`, without repeating torch's advice to load it
-    unsafely (rl-runner never unpickles code)."""
+def _foreign_format(path: Path) -> str | None:
+    """Why `path` is not torch's zip format at all, or None when it is."""
     with open(path, "rb") as handle:
         head = handle.read(4)
     if head.startswith(_ZIP_MAGIC):
-        return "corrupt or truncated"
+        return None
     if head.startswith(_PICKLE_PROTOCOL_2_PLUS):
         return "a plain pickle, not an rl-runner checkpoint (pickles are never loaded)"
     return "not an rl-runner checkpoint (unknown file format)"
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint, with one clear error for anything unreadable."""
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+    """Read a checkpoint, with one clear error for anything unreadable (and none of
+    torch's advice to load a file unsafely)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        foreign = _foreign_format(path)
+        if foreign is not None:
+            raise CheckpointError(f"checkpoint {path} is {foreign}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on odd files; the error says it
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} cannot be read ({io_reason(error)})") from error
-    except Exception as error:  # torch raises many types for torn or foreign files
-        raise CheckpointError(f"checkpoint {path} is {_unreadable_reason(path)}") from error
+    except CheckpointError:
+        raise
+    except Exception as error:  # torch raises many types for torn files
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated") from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not an rl-runner checkpoint")
     return state

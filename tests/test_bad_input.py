@@ -1,124 +1,211 @@
-"""Bad input: one clear line, a non-zero exit, no stray run dir, no change to a run."""
+"""Hostile invocations: each gets one line naming the problem, the documented exit
+status, no traceback, no stray directory, and leaves every existing run untouched."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import rl_run, tree_digest
 
-
-def assert_rejected(tmp_path: Path, *args: str, mentions: str) -> str:
-    result = rl_run(*args, cwd=tmp_path)
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("rl-run: error: ")
-    assert mentions in lines[0], lines[0]
-    assert not (tmp_path / "outputs").exists(), "a stray run directory was created"
-    return lines[0]
+REFUSED = 2  # rl_runner.errors.EXIT_REFUSED
 
 
-@pytest.mark.parametrize(
-    ("args", "mentions"),
-    [
-        (["algo=nope"], "algo/nope"),
-        (["env=mars"], "env/mars"),
-        (["algo.no_such_key=1"], "no_such_key"),
-        (["trainer.total_steps=many"], "trainer.total_steps"),
-        (["algo.loss=cubic"], "cubic"),
-        (["algo.lr=-1"], "algo.lr"),
-        (["buffer.batch_size=0"], "buffer.batch_size"),
-        (["env.id=NoSuchEnv-v0"], "NoSuchEnv-v0"),
-        (["env=gym", "env.id=Pendulum-v1"], "discrete action space"),
-        (["device=cuda:3"], "device"),
-    ],
-)
-def test_bad_config_is_one_line_and_leaves_nothing(tmp_path: Path, args: list[str], mentions: str):
-    assert_rejected(tmp_path, *args, mentions=mentions)
+@dataclass
+class Case:
+    args: list[str]
+    mentions: str
+    # Turns the shared copy of a finished run into the broken run this case needs.
+    damage: Callable[[Path], None] | None = None
+    absent: list[str] = field(default_factory=list)  # words the line must not contain
 
 
-def test_resume_of_a_missing_directory(tmp_path: Path):
-    assert_rejected(tmp_path, f"resume={tmp_path / 'gone'}", mentions="not a directory")
-    assert not (tmp_path / "gone").exists()
+def truncate_newest_checkpoint(run: Path) -> None:
+    newest = run / "checkpoints" / "step_0000003000.pt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
 
 
-def test_resume_cannot_be_swept(tmp_path: Path, finished_run: Path):
-    assert_rejected(tmp_path, "-m", f"resume={finished_run}", mentions="one at a time")
+def random_bytes_checkpoint(run: Path) -> None:
+    (run / "checkpoints" / "step_0000003000.pt").write_bytes(bytes(range(256)) * 8)
 
 
-def test_resume_of_a_directory_that_is_not_a_run(tmp_path: Path):
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    assert_rejected(tmp_path, f"resume={plain}", mentions="not a run directory")
-    assert list(plain.iterdir()) == []
+def pickle_checkpoint(run: Path) -> None:
+    (run / "checkpoints" / "step_0000003000.pt").write_bytes(pickle.dumps({"format": 1}))
+
+
+def malformed_saved_config(run: Path) -> None:
+    (run / ".hydra" / "config.yaml").write_text("algo: {name: dqn\n  lr: [\n")
+
+
+def invalid_saved_config(run: Path) -> None:
+    config = run / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("gamma: 0.99", "gamma: 7"))
+
+
+def runs_as_sweep_dir(run: Path) -> None:
+    (run.parent / "sweep").mkdir()
+    shutil.copytree(run, run.parent / "sweep" / "0")
+
+
+CASES: dict[str, Case] = {
+    # config groups and keys
+    "unknown algo": Case(["algo=nope"], "algo/nope"),
+    "unknown env option": Case(["env=mars"], "env/mars"),
+    "schema entry as an option": Case(["algo=dqn_schema"], "algo/dqn_schema"),
+    "unknown key": Case(["algo.no_such_key=1"], "no_such_key"),
+    "unknown key with +": Case(["+algo.learning_rate=0.1"], "algo.learning_rate"),
+    "unknown key with ++": Case(["++algo.learning_rate=0.1"], "algo.learning_rate"),
+    "unknown root key": Case(["+foo=1"], "foo"),
+    "unknown nested key": Case(["+trainer.total=5"], "trainer.total"),
+    # types and values
+    "word for an int": Case(["trainer.total_steps=many"], "trainer.total_steps"),
+    "fractional steps": Case(["trainer.total_steps=2.5e-1"], "trainer.total_steps"),
+    "zero steps": Case(["trainer.total_steps=0"], "trainer.total_steps"),
+    "unknown enum": Case(["algo.loss=cubic"], "cubic"),
+    "negative lr": Case(["algo.lr=-1"], "algo.lr"),
+    "word for a float": Case(["algo.lr=fast"], "algo.lr"),
+    "gamma above one": Case(["algo.gamma=2"], "algo.gamma"),
+    "empty batch": Case(["buffer.batch_size=0"], "buffer.batch_size"),
+    "batch larger than memory": Case(
+        ["buffer.batch_size=128", "buffer.capacity=64"], "buffer.batch_size"
+    ),
+    "learning never starts": Case(
+        ["algo.learning_starts=5000", "trainer.total_steps=1000"], "algo.learning_starts"
+    ),
+    "no envs": Case(["env.num_envs=0"], "env.num_envs"),
+    "zero-width layer": Case(["network.hidden_sizes=[0]"], "network.hidden_sizes"),
+    "negative keep_last": Case(["checkpoint.keep_last=-1"], "checkpoint.keep_last"),
+    # seeds and devices
+    "negative seed": Case(["seed=-1"], "seed"),
+    "seed past 2**32": Case(["seed=4294967296"], "seed"),
+    "eval seeds past 2**32": Case(["seed=4294967290"], "seed"),
+    "negative eval seed": Case(["eval.seed=-3"], "eval.seed"),
+    "malformed device": Case(["device=cuda:x"], "device"),
+    "unknown device": Case(["device=tpu"], "device"),
+    "missing CUDA": Case(["device=cuda:3"], "CUDA is not available"),
+    # environments
+    "unknown env id": Case(["env.id=NoSuchEnv-v0"], "NoSuchEnv-v0"),
+    "continuous actions for DQN": Case(["env=gym", "env.id=Pendulum-v1"], "discrete action"),
+    "missing optional dependency": Case(["env=gym", "env.id=LunarLander-v3"], "LunarLander-v3"),
+    "unknown env kwarg": Case(["+env.kwargs.no_such_kwarg=1"], "env.kwargs"),
+    # directories
+    "run dir under a file": Case(["hydra.run.dir={file}/run"], "hydra.run.dir"),
+    "run dir under /proc": Case(["hydra.run.dir=/proc/rl-run-test/run"], "hydra.run.dir"),
+    "run dir holding a run": Case(["hydra.run.dir={run}"], "already holds a run"),
+    "run dir with ++": Case(["++hydra.run.dir={run}"], "hydra.run.dir"),
+    "run dir quoted": Case(["hydra.run.dir='{run}'"], "already holds a run"),
+    "sweep into a dir of runs": Case(
+        ["-m", "seed=0,1", "hydra.sweep.dir={root}/sweep"], "hydra.sweep.dir", runs_as_sweep_dir
+    ),
+    "sweep with a bad value": Case(["-m", "algo.lr=1e-3,-1"], "algo.lr"),
+    # resume
+    "resume of a missing dir": Case(["resume={root}/gone"], "not a directory"),
+    "resume with ++": Case(["++resume={root}/gone"], "not a directory"),
+    "resume of a plain dir": Case(["resume={root}"], "not a run directory"),
+    "resume in a sweep": Case(["-m", "resume={run}"], "one at a time"),
+    "resume with a new seed": Case(["resume={run}", "seed=9"], "seed"),
+    "resume switching a group": Case(["resume={run}", "network=mlp"], "network"),
+    "resume resizing the network": Case(
+        ["resume={run}", "network.hidden_sizes=[64,64]"], "network.hidden_sizes"
+    ),
+    "resume changing the time limit": Case(
+        ["resume={run}", "env.max_episode_steps=100"], "env.max_episode_steps"
+    ),
+    "resume changing env kwargs": Case(
+        ["resume={run}", "+env.kwargs.sutton_barto_reward=true"], "env.kwargs"
+    ),
+    "resume changing the env": Case(["resume={run}", "env.id=Acrobot-v1"], "env.id"),
+    "resume growing the memory": Case(["resume={run}", "buffer.capacity=200000"], "capacity"),
+    "resume with a bad value": Case(["resume={run}", "algo.gamma=2"], "algo.gamma"),
+    "resume with an unknown key": Case(["resume={run}", "+algo.lr_typo=1"], "algo.lr_typo"),
+    "resume deleting a key": Case(["resume={run}", "~algo.lr"], "algo.lr"),
+    "resume adding a preset": Case(["resume={run}", "+experiment=dqn_cartpole_tutorial"], "experiment"),
+    "resume into another dir": Case(["resume={run}", "hydra.run.dir={root}/x"], "hydra.run.dir"),
+    # broken runs
+    "truncated checkpoint": Case(
+        ["resume={run}", "trainer.total_steps=4000"],
+        "previous one is step_0000002000.pt",
+        truncate_newest_checkpoint,
+    ),
+    "random-bytes checkpoint": Case(
+        ["resume={run}", "trainer.total_steps=4000"],
+        "not an rl-runner checkpoint",
+        random_bytes_checkpoint,
+        absent=["weights_only", "corrupt"],
+    ),
+    "pickle checkpoint": Case(
+        ["resume={run}", "trainer.total_steps=4000"],
+        "pickle",
+        pickle_checkpoint,
+        absent=["weights_only"],
+    ),
+    "malformed saved config": Case(["resume={run}"], "not valid YAML", malformed_saved_config),
+    "invalid saved config": Case(["resume={run}"], "algo.gamma", invalid_saved_config),
+}
 
 
 @pytest.fixture
-def run_copy(finished_run: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "copy"
-    shutil.copytree(finished_run, copy)
-    return copy
+def scene(tmp_path: Path, finished_run: Path) -> dict[str, Path]:
+    """A working directory, a copy of a finished run, a plain file."""
+    root = tmp_path / "root"
+    root.mkdir()
+    run = root / "run"
+    shutil.copytree(finished_run, run)
+    (root / "file").write_text("not a directory")
+    work = tmp_path / "work"
+    work.mkdir()
+    return {"root": root, "run": run, "file": root / "file", "work": work}
 
 
-def test_resume_with_a_truncated_checkpoint_changes_nothing(tmp_path: Path, run_copy: Path):
-    newest = run_copy / "checkpoints" / "step_0000003000.pt"
-    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
-    before = tree_digest(run_copy)
-    line = assert_rejected(
-        tmp_path, f"resume={run_copy}", "trainer.total_steps=4000", mentions="corrupt or truncated"
-    )
-    assert "step_0000003000.pt" in line
-    assert "the previous one is step_0000002000.pt" in line
-    assert tree_digest(run_copy) == before
+def assert_one_line_refusal(result, mentions: str, status: int = REFUSED) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rl-run: error: "), lines[0]
+    assert mentions in lines[0], lines[0]
+    return lines[0]
 
 
-def test_resume_with_a_garbage_checkpoint_changes_nothing(tmp_path: Path, run_copy: Path):
-    (run_copy / "checkpoints" / "step_0000003000.pt").write_bytes(b"not a checkpoint")
-    before = tree_digest(run_copy)
-    assert_rejected(
-        tmp_path, f"resume={run_copy}", "trainer.total_steps=4000", mentions="corrupt or truncated"
-    )
-    assert tree_digest(run_copy) == before
+def test_at_least_forty_hostile_invocations_are_tabled():
+    assert len(CASES) >= 40
 
 
-@pytest.mark.parametrize(
-    ("overrides", "mentions"),
-    [
-        (["network=mlp"], "network"),  # a group option cannot change under a checkpoint
-        (["seed=9"], "seed"),
-        (["network.hidden_sizes=[64,64]", "trainer.total_steps=4000"], "does not fit"),
-        (["algo.gamma=2"], "algo.gamma"),
-    ],
-)
-def test_bad_resume_overrides_change_nothing(
-    tmp_path: Path, run_copy: Path, overrides: list[str], mentions: str
-):
-    before = tree_digest(run_copy)
-    assert_rejected(tmp_path, f"resume={run_copy}", *overrides, mentions=mentions)
-    assert tree_digest(run_copy) == before
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_invocation_is_refused_cleanly(name: str, scene: dict[str, Path]):
+    case = CASES[name]
+    if name == "missing CUDA" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    if case.damage is not None:
+        case.damage(scene["run"])
+    root_before = tree_digest(scene["root"])
+    entries_before = sorted(p.name for p in scene["root"].iterdir())
+    args = [arg.format(**{key: str(path) for key, path in scene.items()}) for arg in case.args]
+    result = rl_run(*args, cwd=scene["work"])
+    line = assert_one_line_refusal(result, case.mentions)
+    for word in case.absent:
+        assert word not in line
+    assert list(scene["work"].iterdir()) == [], "a stray directory was created"
+    assert tree_digest(scene["root"]) == root_before, "an existing file changed"
+    assert sorted(p.name for p in scene["root"].iterdir()) == entries_before
 
 
-def test_new_run_into_an_existing_run_dir_is_refused(tmp_path: Path, run_copy: Path):
-    before = tree_digest(run_copy)
-    assert_rejected(tmp_path, f"hydra.run.dir={run_copy}", mentions="already holds a run")
-    assert tree_digest(run_copy) == before
-
-
-def test_cleanup_removes_only_a_directory_holding_nothing_but_hydra_files(tmp_path, monkeypatch):
-    from rl_runner.train import _remove_if_only_bookkeeping
-
-    monkeypatch.chdir(tmp_path)
-    fresh = tmp_path / "outputs" / "day" / "run"
-    (fresh / ".hydra").mkdir(parents=True)
-    (fresh / "train.log").write_text("")
-    _remove_if_only_bookkeeping(fresh)
-    assert not (tmp_path / "outputs").exists()  # the empty date folders went too
-
-    for extra in ("metrics.jsonl", "notes.txt"):
-        kept = tmp_path / "outputs" / extra.replace(".", "_")
-        (kept / ".hydra").mkdir(parents=True)
-        (kept / extra).write_text("x")
-        _remove_if_only_bookkeeping(kept)
-        assert (kept / extra).exists()
+def test_refused_explicit_dirs_keep_what_the_user_had(tmp_path: Path):
+    """A failed start removes what it created, never the user's own directories."""
+    mine = tmp_path / "runs" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    for run_dir in (str(mine), "."):
+        result = rl_run("algo.lr=-1", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert_one_line_refusal(result, "algo.lr")
+        # An env that cannot be made is found before the directory is claimed too.
+        result = rl_run("env.id=NoSuchEnv-v0", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert_one_line_refusal(result, "NoSuchEnv-v0")
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
