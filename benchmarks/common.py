@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_module
 
 from rl_runner.build import build_trainer, validate
 from rl_runner.config.store import register_schemas
-from rl_runner.logger import EVALUATIONS_FILE, read_jsonl
+from rl_runner.rundir import EVALUATIONS_FILE, read_jsonl
 
 
 def train_ours(overrides: list[str]) -> tuple[float, dict, object, list[dict]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,39 +25,8 @@ from rl_runner.rundir import (
     TENSORBOARD_DIR,
     io_reason,
     json_number,
+    truncate_jsonl,
 )
-
-
-def _parse_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(line, row) pairs of a JSONL file. A torn last line (a kill during a write
-    leaves one) is dropped; a broken line before it is an error."""
-    lines = [line for line in path.read_text().splitlines(keepends=True) if line.strip()]
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            rows.append((line if line.endswith("\n") else line + "\n", json.loads(line)))
-        except json.JSONDecodeError as error:
-            if number == len(lines):
-                break
-            raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from error
-    return rows
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [row for _, row in _parse_rows(path)]
-
-
-def truncate_jsonl(path: Path, last_step: int) -> None:
-    """Keep only the rows of `path` whose step is at most `last_step` (atomically: a
-    kill during the rewrite leaves the old file)."""
-    if not path.exists():
-        return
-    kept = "".join(line for line, row in _parse_rows(path) if row["step"] <= last_step)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(kept)
-    os.replace(temporary, path)
 
 
 class RunLogger:

@@ -103,6 +103,38 @@ def check_writable(directory: Path) -> None:
         raise ConfigError(f"{directory} is not writable ({io_reason(error)})") from error
 
 
+def _parse_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(line, row) pairs of a JSONL file. A torn last line (a kill during a write
+    leaves one) is dropped; a broken line before it is an error."""
+    lines = [line for line in path.read_text().splitlines(keepends=True) if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append((line if line.endswith("\n") else line + "\n", json.loads(line)))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from error
+    return rows
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [row for _, row in _parse_rows(path)]
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Keep only the rows of `path` whose step is at most `last_step` (atomically: a
+    kill during the rewrite leaves the old file)."""
+    if not path.exists():
+        return
+    kept = "".join(line for line, row in _parse_rows(path) if row["step"] <= last_step)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(kept)
+    os.replace(temporary, path)
+
+
 # -- one writer per run directory ----------------------------------------------------------
 class RunLock:
     """An exclusive `flock` on `<run dir>/.rl-run.lock`, holding the owner's pid.

@@ -91,7 +91,10 @@ def main(cfg: DictConfig) -> float | None:
     _send_file_only_records_to_files()
     if hydra_config.mode == RunMode.MULTIRUN:
         return _sweep_job(cfg, run_dir)
-    return _fresh_run(cfg, run_dir)
+    try:
+        return _fresh_run(cfg, run_dir)
+    except RunnerError as error:  # exit here: raised through Hydra, it adds its own report
+        exit_for(error)
 
 
 def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
@@ -507,6 +510,13 @@ def _exit(message: str, status: int) -> NoReturn:
     sys.exit(status)
 
 
+def exit_for(error: RunnerError) -> NoReturn:
+    """One line on stderr and the error's exit status."""
+    if isinstance(error, RunInterrupted | Diverged):
+        _exit(f"rl-run: {one_line(error)}", error.exit_code)
+    _exit(f"rl-run: error: {one_line(error)}", error.exit_code)
+
+
 def _terminate_like_interrupt(signum: int, _frame: object) -> None:
     """SIGTERM before training starts: unwind like Ctrl-C, so the start is undone."""
     raise RunInterrupted("SIGTERM before training started; nothing was kept", signum)
@@ -550,13 +560,10 @@ def cli() -> None:
             _finish_sweep(launch.sweep_dir)
     except KeyboardInterrupt:  # Ctrl-C at start-up, or a second one during training
         _exit(_interrupted_message(launch), 130)
-    except RunInterrupted as stop:
-        _exit(f"rl-run: {stop}", stop.exit_code)
     except RunnerError as error:
         if show_traceback:
             raise
-        prefix = "rl-run: " if isinstance(error, Diverged) else "rl-run: error: "
-        _exit(f"{prefix}{one_line(error)}", error.exit_code)
+        exit_for(error)
     except (HydraException, OmegaConfBaseException) as error:
         if show_traceback:
             raise

@@ -104,11 +104,22 @@ class Trainer:
                     self._finish(started)
                 elif self.checkpointer.latest() != self._checkpoint_path():
                     self._checkpoint(started)
-        except (Diverged, StorageError) as error:
-            status = "diverged" if isinstance(error, Diverged) else "failed"
+        except Diverged as error:
             log.error("%s", error, extra=FILE_ONLY)
-            self._write_summary_if_possible(started, status, str(error))
+            self._write_summary_if_possible(started, "diverged", str(error))
             raise
+        except StorageError as error:
+            newest = self.checkpointer.latest()
+            kept = (
+                f"the newest checkpoint {newest.name} is intact" if newest else "no checkpoint yet"
+            )
+            stopped = StorageError(
+                f"{error}; {kept}; free space or fix permissions, then continue with: "
+                f"{resume_command(self.run_dir)}"
+            )
+            log.error("%s", stopped, extra=FILE_ONLY)
+            self._write_summary_if_possible(started, "failed", str(stopped))
+            raise stopped from error
         finally:
             progress.close()
             self.logger.close()

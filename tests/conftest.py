@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,16 +26,43 @@ FAST = [
 ]
 
 
-def rl_run(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_env() -> dict[str, str]:
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def rl_run(
+    *args: str, cwd: Path, timeout: float = 300, file_size_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`rl-run args...` as a user runs it. `file_size_limit` (bytes) makes any write past
+    that size fail, as a full disk would (RLIMIT_FSIZE; Python ignores SIGXFSZ)."""
+
+    def limit_file_size() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
     return subprocess.run(
         [RL_RUN, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=run_env(),
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limit_file_size,
+    )
+
+
+def start_rl_run(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """`rl-run` in the background, for signals and concurrency."""
+    return subprocess.Popen(
+        [RL_RUN, *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=run_env(),
         stdin=subprocess.DEVNULL,
     )
 

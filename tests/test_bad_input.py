@@ -124,7 +124,9 @@ CASES: dict[str, Case] = {
     "resume with a bad value": Case(["resume={run}", "algo.gamma=2"], "algo.gamma"),
     "resume with an unknown key": Case(["resume={run}", "+algo.lr_typo=1"], "algo.lr_typo"),
     "resume deleting a key": Case(["resume={run}", "~algo.lr"], "algo.lr"),
-    "resume adding a preset": Case(["resume={run}", "+experiment=dqn_cartpole_tutorial"], "experiment"),
+    "resume adding a preset": Case(
+        ["resume={run}", "+experiment=dqn_cartpole_tutorial"], "experiment"
+    ),
     "resume into another dir": Case(["resume={run}", "hydra.run.dir={root}/x"], "hydra.run.dir"),
     # broken runs
     "truncated checkpoint": Case(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import torch
-from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run, tree_digest
+from conftest import FAST, ok, read_jsonl, rl_run, start_rl_run, tree_digest
 from test_cli_run import scalars
 
 ARGS = [*FAST, "eval.every=1000", "checkpoint.every=1000", "trainer.log_every=250"]
@@ -100,33 +100,63 @@ def test_resume_after_a_crash_drops_log_rows_past_the_checkpoint(tmp_path: Path)
     assert crashed_scalars == straight_scalars
 
 
-def test_sigint_checkpoints_and_the_run_resumes_exactly(tmp_path: Path):
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "run ended early"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_signal_checkpoints_and_the_run_resumes_exactly(tmp_path: Path, stop, status):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     total = "trainer.total_steps=20000"
-    process = subprocess.Popen(
-        [RL_RUN, *ARGS, total, f"hydra.run.dir={stopped}"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    deadline = time.monotonic() + 120
-    while not (stopped / "checkpoints" / "step_0000001000.pt").exists():
-        assert process.poll() is None and time.monotonic() < deadline, "run ended early"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process = start_rl_run(*ARGS, total, f"hydra.run.dir={stopped}", cwd=tmp_path)
+    wait_for(stopped / "checkpoints" / "step_0000001000.pt", process)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert "SIGINT" in stderr and f"resume={stopped}" in stderr
+    assert process.returncode == status, stderr
+    name = signal.Signals(stop).name
+    assert stderr.count("\n") == 1 and name in stderr and f"resume={stopped}" in stderr
+    assert name in (stopped / "train.log").read_text()  # the interruption is logged
     summary = json.loads((stopped / "summary.json").read_text())
-    assert summary["completed"] is False and 1000 <= summary["env_steps"] < 20000
+    assert summary["status"] == "interrupted" and 1000 <= summary["env_steps"] < 20000
     newest = sorted((stopped / "checkpoints").glob("step_*.pt"))[-1]
     assert newest.name == f"step_{summary['env_steps']:010d}.pt"
 
     ok(rl_run(f"resume={stopped}", cwd=tmp_path))
     ok(rl_run(*ARGS, total, f"hydra.run.dir={straight}", cwd=tmp_path))
     assert_same_run(straight, stopped, 20000)
+
+
+def test_ctrl_c_during_start_up_leaves_no_directory(tmp_path: Path):
+    process = start_rl_run(*ARGS, cwd=tmp_path)
+    wait_for(tmp_path / "outputs", process)  # the run directory is being set up
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.count("\n") == 1
+    started = (
+        list((tmp_path / "outputs").rglob("step_*.pt")) if (tmp_path / "outputs").exists() else []
+    )
+    if not started:  # stopped before training: nothing of it stays
+        assert not (tmp_path / "outputs").exists(), list((tmp_path / "outputs").rglob("*"))
+        assert "before training started" in stderr
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path: Path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    process = start_rl_run(
+        *ARGS, "trainer.total_steps=2000", f"hydra.run.dir={killed}", cwd=tmp_path
+    )
+    wait_for(killed / ".hydra" / "config.yaml", process)  # written just before training
+    process.kill()
+    process.wait()
+    assert not list(killed.glob("checkpoints/step_*.pt"))
+    result = ok(rl_run(f"resume={killed}", cwd=tmp_path))
+    assert "stopped before its first checkpoint" in result.stdout
+    ok(rl_run(*ARGS, "trainer.total_steps=2000", f"hydra.run.dir={straight}", cwd=tmp_path))
+    assert_same_run(straight, killed, 2000)
 
 
 def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path, finished_run: Path):

@@ -1,10 +1,12 @@
 """`rl-plot`: learning curves of one or more run directories as a PNG.
 
-    rl-plot outputs/2026-11-23/12-00-00_dqn_cartpole_seed0          # -> <run>/learning_curve.png
-    rl-plot outputs/multirun/2026-11-23/12-00-00/* -o sweep.png      # runs overlaid
+    rl-plot outputs/2026-11-23/12-00-00_dqn_cartpole_seed0    # -> ./12-00-00_dqn_cartpole_seed0.png
+    rl-plot outputs/multirun/2026-11-23/12-00-00/* -o sweep.png # runs overlaid
 
 Left: training episode returns with their 100-episode moving average (as the DQN
 tutorial plots durations). Right: evaluation return mean and std against env steps.
+The PNG goes to the working directory (run directories stay as the run left them).
+A run still being written, or killed mid-write, is plotted up to its last whole row.
 """
 
 from __future__ import annotations
@@ -13,13 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rl_runner.logger import EVALUATIONS_FILE, METRICS_FILE, read_jsonl  # noqa: E402
+from rl_runner.rundir import EVALUATIONS_FILE, METRICS_FILE, read_jsonl
 
 MOVING_AVERAGE = 100
 
@@ -41,6 +39,12 @@ def run_label(run_dir: Path) -> str:
 
 
 def plot_runs(run_dirs: list[Path], output: Path) -> None:
+    # Imported here: `rl-plot --help` and its argument errors need neither.
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
     figure, (train_axis, eval_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     for index, run_dir in enumerate(run_dirs):
         color = f"C{index % 10}"
@@ -48,7 +52,7 @@ def plot_runs(run_dirs: list[Path], output: Path) -> None:
         episodes = [r for r in read_jsonl(run_dir / METRICS_FILE) if "train/episode_return" in r]
         if episodes:
             steps = np.array([r["step"] for r in episodes])
-            returns = np.array([r["train/episode_return"] for r in episodes])
+            returns = np.array([float(r["train/episode_return"]) for r in episodes])
             train_axis.plot(steps, returns, color=color, alpha=0.25, linewidth=0.8)
             train_axis.plot(
                 steps, moving_average(returns, MOVING_AVERAGE), color=color, label=label
@@ -56,8 +60,8 @@ def plot_runs(run_dirs: list[Path], output: Path) -> None:
         evaluations = read_jsonl(run_dir / EVALUATIONS_FILE)
         if evaluations:
             steps = np.array([r["step"] for r in evaluations])
-            mean = np.array([r["eval/return_mean"] for r in evaluations])
-            std = np.array([r["eval/return_std"] for r in evaluations])
+            mean = np.array([float(r["eval/return_mean"]) for r in evaluations])
+            std = np.array([float(r["eval/return_std"]) for r in evaluations])
             eval_axis.plot(steps, mean, color=color, marker="o", markersize=3, label=label)
             eval_axis.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
     train_axis.set(
@@ -77,26 +81,36 @@ def plot_runs(run_dirs: list[Path], output: Path) -> None:
     plt.close(figure)
 
 
+def default_output(run_dirs: list[Path]) -> Path:
+    if len(run_dirs) == 1:
+        return Path(f"{run_dirs[0].resolve().name}.png")
+    return Path("learning_curves.png")
+
+
+def _error(message: str) -> int:
+    print(f"rl-plot: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(arguments: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rl-plot", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
-    parser.add_argument("-o", "--output", type=Path, help="PNG path (default: inside the run)")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="PNG path (default: ./<run name>.png in this directory)"
+    )
     args = parser.parse_args(arguments)
     for run_dir in args.runs:
         if not (run_dir / METRICS_FILE).is_file():
-            print(
-                f"rl-plot: error: {run_dir} is not a run directory (no {METRICS_FILE})",
-                file=sys.stderr,
-            )
-            return 2
-    output = args.output
-    if output is None:
-        output = (
-            args.runs[0] / "learning_curve.png"
-            if len(args.runs) == 1
-            else Path("learning_curves.png")
-        )
-    plot_runs(args.runs, output)
+            return _error(f"{run_dir} is not a run directory (no {METRICS_FILE})")
+    output: Path = args.output or default_output(args.runs)
+    if not output.parent.is_dir():
+        return _error(f"-o: {output.parent} is not a directory")
+    try:
+        plot_runs(args.runs, output)
+    except ValueError as error:  # a metrics file broken before its last line
+        return _error(str(error))
+    except OSError as error:
+        return _error(f"cannot write {output}: {error.strerror or error}")
     print(output)
     return 0
 
