@@ -550,6 +550,9 @@ def cli() -> None:
     # Make Hydra re-raise instead of printing multi-line reports; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     signal.signal(signal.SIGTERM, _terminate_like_interrupt)
+    # Library warnings go to the run's log (console and train.log), not to stderr,
+    # where only rl-run's own one-line reports appear.
+    logging.captureWarnings(True)
     launch: Launch | None = None
     failed = True
     try:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import torch
-from conftest import FAST, ok, read_jsonl, rl_run
+from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run, run_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -110,8 +117,7 @@ def test_default_run_dir_is_under_outputs_of_the_working_directory(tmp_path: Pat
     assert run_dirs[0].name.endswith("_dqn_cartpole_seed0")
 
 
-def test_generic_gym_env_by_id(tmp_path: Path):
-    run_dir = tmp_path / "acrobot"
+def test_generic_gym_env_by_id_is_named_after_the_id(tmp_path: Path):
     ok(
         rl_run(
             "env=gym",
@@ -120,14 +126,97 @@ def test_generic_gym_env_by_id(tmp_path: Path):
             "trainer.total_steps=600",
             "eval.every=600",
             "eval.episodes=1",
-            f"hydra.run.dir={run_dir}",
             cwd=tmp_path,
         )
     )
-    summary = json.loads((run_dir / "summary.json").read_text())
+    (summary_path,) = (tmp_path / "outputs").rglob("summary.json")
+    assert summary_path.parent.name.endswith("_dqn_Acrobot-v1_seed0")
+    summary = json.loads(summary_path.read_text())
     assert summary["env_steps"] == 600
     # Acrobot pays -1 per step until it swings up (500-step limit).
     assert -500 <= summary["final_eval_return_mean"] < 0
+
+
+def test_step_counts_accept_the_way_papers_write_them(tmp_path: Path):
+    job = ok(rl_run("trainer.total_steps=1e6", "eval.every=2.5e4", "--cfg", "job", cwd=tmp_path))
+    assert "total_steps: 1000000" in job.stdout and "every: 25000" in job.stdout
+    assert "lr: 0.001" in ok(rl_run("algo.lr=1e-3", "--cfg", "job", cwd=tmp_path)).stdout
+
+
+def test_a_failing_sweep_job_fails_alone(tmp_path: Path):
+    result = rl_run(
+        "-m",
+        "env.id=NoSuchEnv-v0,CartPole-v1",
+        *FAST,
+        "trainer.total_steps=300",
+        "eval.every=300",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == "rl-run: 1 of 2 sweep jobs failed"
+    assert "NoSuchEnv-v0" in lines[0] and "Traceback" not in result.stderr
+    failed = json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())
+    assert failed["status"] == "failed" and "NoSuchEnv-v0" in failed["error"]
+    good = json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text())
+    assert good["status"] == "completed" and good["env_steps"] == 300
+
+
+def test_the_progress_line_floors_its_percentage(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    args = [*FAST, "env.num_envs=4", "trainer.total_steps=1001", "eval.every=1000"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    log_text = (run_dir / "train.log").read_text()
+    assert "step 1000/1001 (99%)" in log_text and "done: 1004 env steps" in log_text
+
+
+def test_a_terminal_gets_a_bar_and_train_log_still_gets_each_evaluation(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    controller, terminal = pty.openpty()
+    # An 80x24 window: a pty starts at 0x0, where tqdm draws nothing.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen(
+        [RL_RUN, *FAST, "trainer.total_steps=2000", "eval.every=1000", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        stdout=terminal,
+        stderr=terminal,
+        stdin=subprocess.DEVNULL,
+        env=run_env(),
+    )
+    os.close(terminal)
+    screen = b""
+    while True:  # drain the terminal, or the child blocks on a full pty
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    process.wait(timeout=120)
+    os.close(controller)
+    assert process.returncode == 0
+    evaluations = read_jsonl(run_dir / "evaluations.jsonl")
+    assert b"eval_return=" + f"{evaluations[-1]['eval/return_mean']:.1f}".encode() in screen
+    assert b"step 1000/2000" not in screen  # the bar shows it; the console has no line
+    log_text = (run_dir / "train.log").read_text()
+    assert "step 1000/2000 (50%)" in log_text and "step 2000/2000 (100%)" in log_text
+
+
+def test_help_and_version_load_no_heavy_module(tmp_path: Path):
+    probe = (
+        "import sys\n"
+        "sys.argv = ['rl-run', '--help']\n"
+        "from rl_runner.train import cli\n"
+        "try:\n    cli()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('torch', 'gymnasium', 'matplotlib')\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert "LOADED []" in result.stdout, result.stdout[-500:] + result.stderr[-2000:]
+    version = ok(rl_run("--version", cwd=tmp_path)).stdout
+    assert version.startswith("rl-run 0.1.0")
 
 
 def test_multirun_makes_one_run_dir_per_job(tmp_path: Path):
