@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, ok, read_jsonl, rl_run, start_rl_run, tree_digest
+from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run, run_env, start_rl_run, tree_digest
 from test_cli_run import scalars
+
+from rl_runner.config.compose import hydra_quote
 
 ARGS = [*FAST, "eval.every=1000", "checkpoint.every=1000", "trainer.log_every=250"]
 
@@ -189,3 +191,81 @@ def test_evaluation_and_checkpoint_frequency_do_not_perturb_training(tmp_path: P
         )
     )
     assert_trees_equal(final_state(sparse, 2000)["agent"], final_state(dense, 2000)["agent"])
+
+
+def test_changes_allowed_on_resume_apply_from_the_resumed_step(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(rl_run(*ARGS, "trainer.total_steps=2000", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    result = ok(
+        rl_run(
+            f"resume={run_dir}",
+            "trainer.total_steps=3e3",  # written the way papers do
+            "eval.episodes=5",
+            "algo.lr=5e-4",
+            "seed=0",  # the saved value: accepted, changes nothing
+            "env.id=CartPole-v1",
+            cwd=tmp_path,
+        )
+    )
+    assert "changed on resume at step 2000" in result.stdout
+    evaluations = read_jsonl(run_dir / "evaluations.jsonl")
+    assert [len(row["returns"]) for row in evaluations] == [3, 3, 5]
+    rates = {
+        row["step"]: row["train/learning_rate"]
+        for row in read_jsonl(run_dir / "metrics.jsonl")
+        if "train/learning_rate" in row
+    }
+    assert rates[2000] != 5e-4 and rates[3000] == 5e-4
+    history = (run_dir / ".hydra" / "resumes.yaml").read_text()
+    assert "step: 2000" in history and "algo.lr=0.0005" in history and "seed" not in history
+    saved = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "total_steps: 3000" in saved and "episodes: 5" in saved
+
+
+def test_the_first_row_after_a_resume_carries_the_latest_losses(tmp_path: Path):
+    # Updates every 500 steps, rows every 250: a row falls due before the first update
+    # after the resume, and must show the losses a straight run shows there.
+    sparse = [*ARGS, "algo.train_freq=500", "checkpoint.every=1000"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    ok(rl_run(*sparse, "trainer.total_steps=2000", f"hydra.run.dir={straight}", cwd=tmp_path))
+    ok(rl_run(*sparse, "trainer.total_steps=1000", f"hydra.run.dir={resumed}", cwd=tmp_path))
+    ok(rl_run(f"resume={resumed}", "trainer.total_steps=2000", cwd=tmp_path))
+    first_after = [
+        r for r in comparable_rows(resumed) if r["step"] == 1250 and "train/episodes" in r
+    ]
+    assert "loss/td" in first_after[0]
+    assert comparable_rows(straight) == comparable_rows(resumed)
+
+
+def test_cfg_job_shows_the_config_a_resume_would_use(tmp_path: Path, finished_run: Path):
+    before = tree_digest(finished_run)
+    for args in (
+        ["--cfg", "job", f"resume={finished_run}", "trainer.total_steps=7000"],
+        [f"resume={finished_run}", "trainer.total_steps=7000", "--cfg", "job"],
+    ):
+        shown = ok(rl_run(*args, cwd=tmp_path)).stdout
+        assert "total_steps: 7000" in shown and "hidden_sizes:\n  - 32\n  - 32" in shown
+    assert tree_digest(finished_run) == before
+
+
+def test_any_run_directory_resumes_with_the_printed_command(tmp_path: Path):
+    """Spaces, quotes and non-ASCII in the path: the printed command works pasted."""
+    run_dir = tmp_path / "runs" / "it's my run é"
+    process = start_rl_run(
+        *ARGS,
+        "trainer.total_steps=20000",
+        f"hydra.run.dir={hydra_quote(str(run_dir))}",
+        cwd=tmp_path,
+    )
+    wait_for(run_dir / "checkpoints" / "step_0000001000.pt", process)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)  # a second Ctrl-C: stop at once, still say how to go on
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    printed = stderr.strip().split("continue with: ")[1]
+    assert printed.startswith("rl-run resume=")
+    command = printed.replace("rl-run", RL_RUN, 1) + " trainer.total_steps=2000"
+    shell = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, env=run_env()
+    )
+    assert shell.returncode == 0, shell.stderr
