@@ -8,6 +8,7 @@ from pathlib import Path
 
 import matplotlib.image
 import numpy as np
+from conftest import tree_digest
 
 from rl_runner.tools.plot import moving_average
 
@@ -33,8 +34,26 @@ def test_plot_of_a_run_writes_a_png_inside_it(finished_run: Path, tmp_path: Path
     assert len(np.unique(image.reshape(-1, image.shape[2]), axis=0)) > 50
 
 
-def test_plot_rejects_a_directory_that_is_not_a_run(tmp_path: Path):
-    result = subprocess.run([RL_PLOT, str(tmp_path)], capture_output=True, text=True)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("rl-plot: error:")
-    assert "not a run directory" in result.stderr
+def test_plot_writes_into_the_working_directory_not_the_run(finished_run: Path, tmp_path: Path):
+    before = tree_digest(finished_run)
+    result = subprocess.run(
+        [RL_PLOT, str(finished_run)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / f"{finished_run.name}.png").is_file()
+    assert tree_digest(finished_run) == before
+
+
+def plot_error(*args: str, cwd: Path) -> str:
+    result = subprocess.run([RL_PLOT, *args], cwd=cwd, capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("rl-plot: error:")
+    return lines[0]
+
+
+def test_plot_errors_are_one_line(finished_run: Path, tmp_path: Path):
+    assert "not a run directory" in plot_error(str(tmp_path), cwd=tmp_path)
+    missing = tmp_path / "missing" / "curve.png"
+    assert "is not a directory" in plot_error(str(finished_run), "-o", str(missing), cwd=tmp_path)
+    assert "cannot write" in plot_error(str(finished_run), "-o", "/proc/curve.png", cwd=tmp_path)
