@@ -113,8 +113,8 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     lock = RunLock(run_dir).acquire()
     try:
         return _fresh_run(cfg, run_dir)
-    except RunInterrupted:
-        raise  # Ctrl-C stops the whole sweep
+    except RunInterrupted as stop:
+        exit_for(stop)  # Ctrl-C stops the whole sweep (SystemExit passes through Hydra)
     except Exception as error:
         if isinstance(error, RunnerError):
             log.error("job failed: %s", one_line(error))
