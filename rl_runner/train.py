@@ -15,6 +15,7 @@ Heavy modules (torch, gymnasium) load only once a run is about to be built, so
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -111,6 +112,12 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     """A job fails on its own: its error goes to its summary.json and train.log, and
     the sweep goes on (`cli` reports the failed jobs at the end)."""
     lock = RunLock(run_dir).acquire()
+    if holds_run(run_dir):  # a hydra.sweep.subdir that names one dir for several jobs
+        lock.release()
+        # Not recorded in that dir's summary.json: it belongs to the job that ran there.
+        _SHARED_DIR_FAILURES.append(f"{run_dir}: hydra.sweep.subdir gives two jobs this dir")
+        log.error("job failed: %s", _SHARED_DIR_FAILURES[-1])
+        return None
     try:
         return _fresh_run(cfg, run_dir)
     except RunInterrupted as stop:
@@ -126,6 +133,10 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         lock.release()
 
 
+# Jobs refused because another job's run is in their directory (this process's jobs).
+_SHARED_DIR_FAILURES: list[str] = []
+
+
 def _record_job_failure(run_dir: Path, error: Exception) -> None:
     path = run_dir / SUMMARY_FILE
     summary = _read_summary(path) or {}
@@ -135,8 +146,6 @@ def _record_job_failure(run_dir: Path, error: Exception) -> None:
 
 
 def _read_summary(path: Path) -> dict[str, Any] | None:
-    import json
-
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -461,7 +470,7 @@ def _run_hydra(hydra_arguments: list[str]) -> None:
 
 
 def _sweep_failures(sweep_dir: Path) -> list[str]:
-    failures = []
+    failures = list(_SHARED_DIR_FAILURES)
     for summary_path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
         summary = _read_summary(summary_path) or {}
         if summary.get("status") in ("failed", "diverged"):
@@ -471,7 +480,7 @@ def _sweep_failures(sweep_dir: Path) -> list[str]:
 
 def _finish_sweep(sweep_dir: Path) -> None:
     failures = _sweep_failures(sweep_dir)
-    jobs = sum(1 for path in sweep_dir.iterdir() if path.is_dir())
+    jobs = sum(1 for path in sweep_dir.iterdir() if path.is_dir()) + len(_SHARED_DIR_FAILURES)
     if failures:
         for failure in failures:
             print(f"rl-run: failed job {failure}", file=sys.stderr)

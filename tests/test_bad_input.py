@@ -77,6 +77,11 @@ CASES: dict[str, Case] = {
     "learning never starts": Case(
         ["algo.learning_starts=5000", "trainer.total_steps=1000"], "algo.learning_starts"
     ),
+    "updates never due": Case(["algo.train_freq=60000"], "algo.train_freq"),
+    "batch larger than the run": Case(
+        ["buffer.batch_size=600", "trainer.total_steps=500", "algo.learning_starts=10"],
+        "buffer.batch_size",
+    ),
     "no envs": Case(["env.num_envs=0"], "env.num_envs"),
     "zero-width layer": Case(["network.hidden_sizes=[0]"], "network.hidden_sizes"),
     "negative keep_last": Case(["checkpoint.keep_last=-1"], "checkpoint.keep_last"),

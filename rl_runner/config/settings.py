@@ -80,14 +80,19 @@ def check_combinations(settings: Settings) -> None:
             "buffer.batch_size",
             f"{batch_size} is larger than buffer.capacity {capacity}: no batch could be sampled",
         )
-    learning_starts = getattr(settings.algo, "learning_starts", None)
-    if learning_starts is not None:
-        require(
-            learning_starts < run.trainer.total_steps,
-            "algo.learning_starts",
-            f"{learning_starts} is not below trainer.total_steps {run.trainer.total_steps}: "
-            "the run would end before its first update",
-        )
+    total = run.trainer.total_steps
+    never = f"is not below trainer.total_steps {total}: the run would end before its first update"
+    for key, value in (
+        ("algo.learning_starts", getattr(settings.algo, "learning_starts", None)),
+        ("algo.train_freq", getattr(settings.algo, "train_freq", None)),
+        ("buffer.batch_size", batch_size),
+    ):
+        if value is not None:
+            require(
+                value < total or (key == "algo.train_freq" and value == total),
+                key,
+                f"{value} {never}",
+            )
     require(
         run.seed + settings.env.num_envs <= SEED_LIMIT,
         "seed",
