@@ -36,8 +36,10 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
         raise StorageError(f"cannot write checkpoint {path}: {io_reason(error)}") from error
     except RuntimeError as error:  # torch wraps write failures of its zip writer
         temporary.unlink(missing_ok=True)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "write failed"
-        raise StorageError(f"cannot write checkpoint {path}: {reason}") from error
+        raise StorageError(
+            f"cannot write checkpoint {path}: the write stopped part-way, as on a full disk "
+            "or past a file size limit"
+        ) from error
 
 
 def _foreign_format(path: Path) -> str | None:

@@ -47,6 +47,20 @@ def periodic_checkpoints(directory: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step in a periodic checkpoint's name (`step_<N>.pt`)."""
+    match = _PERIODIC.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def inside_run(path: Path) -> Path | None:
+    """The run directory that `path` would be nested in, if any."""
+    for parent in path.resolve().parents:
+        if (parent / SAVED_CONFIG).is_file() or holds_run(parent):
+            return parent
+    return None
+
+
 def holds_run(path: Path) -> bool:
     return any((path / marker).exists() for marker in RUN_MARKERS)
 
@@ -131,8 +145,12 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
         return
     kept = "".join(line for line, row in _parse_rows(path) if row["step"] <= last_step)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(kept)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(kept)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {io_reason(error)}") from error
 
 
 # -- one writer per run directory ----------------------------------------------------------
@@ -168,9 +186,13 @@ class RunLock:
             if self._same_file(fd):
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as error:  # a full disk: give the directory back as it was
+            self.release()
+            raise StorageError(f"cannot write {self.path}: {io_reason(error)}") from error
         return self
 
     def _same_file(self, fd: int) -> bool:
@@ -264,6 +286,9 @@ def claim_run_dir(path: Path, unique: bool, option: str, sweep: bool = False) ->
     same second) the next free name is taken instead. A path the user chose must not
     hold a run; a sweep directory must be empty. `option` names the setting in errors.
     """
+    outer = inside_run(path)
+    if outer is not None:  # its TensorBoard and resume would pick this run up
+        raise ConfigError(f"{option}: {path} is inside the run directory {outer}")
     try:
         created = _make_dirs(path.parent)
         directory, made = _make_new_dir(path, unique)

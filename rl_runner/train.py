@@ -23,9 +23,9 @@ import signal
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -49,24 +49,37 @@ from rl_runner.config.compose import (
 from rl_runner.config.resume import apply_resume_overrides, load_saved_config
 from rl_runner.config.settings import Settings, is_int_field, validate
 from rl_runner.config.store import register_schemas
-from rl_runner.errors import EXIT_SWEEP_FAILED, ConfigError, Diverged, RunInterrupted, RunnerError
+from rl_runner.errors import (
+    EXIT_SWEEP_FAILED,
+    CheckpointError,
+    ConfigError,
+    Diverged,
+    RunInterrupted,
+    RunnerError,
+    StorageError,
+)
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
+    EVALUATIONS_FILE,
     HYDRA_DIR,
     LOG_FILE,
+    METRICS_FILE,
     RESUME_HISTORY,
     SAVED_CONFIG,
     SUMMARY_FILE,
     ClaimedDir,
     RunLock,
     check_writable,
+    checkpoint_step,
     claim_run_dir,
     discard_outputs,
     holds_run,
     periodic_checkpoints,
+    read_jsonl,
     resume_command,
     write_json_atomic,
 )
+from rl_runner.stopping import install_startup_handlers, pending_signal
 
 if TYPE_CHECKING:
     from rl_runner.trainer import Trainer
@@ -94,6 +107,8 @@ def main(cfg: DictConfig) -> float | None:
         return _sweep_job(cfg, run_dir)
     try:
         return _fresh_run(cfg, run_dir)
+    except OSError as error:  # writing Hydra's files, say, on a full disk
+        exit_for(storage_error(error))
     except RunnerError as error:  # exit here: raised through Hydra, it adds its own report
         exit_for(error)
 
@@ -153,18 +168,31 @@ def _read_summary(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def save_yaml(config: Any, path: Path) -> None:
+    """Through a temporary file: a full disk never leaves a torn saved config."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        OmegaConf.save(config, temporary)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
+
+
 def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
     """What Hydra writes to .hydra/, written once the run is known to be good."""
     hydra_config = HydraConfig.get()
     hydra_dir = run_dir / HYDRA_DIR
     hydra_dir.mkdir(exist_ok=True)
-    OmegaConf.save(cfg, hydra_dir / "config.yaml")
-    OmegaConf.save(OmegaConf.create({"hydra": hydra_config}), hydra_dir / "hydra.yaml")
-    OmegaConf.save(hydra_config.overrides.task, hydra_dir / "overrides.yaml")
+    save_yaml(OmegaConf.create({"hydra": hydra_config}), hydra_dir / "hydra.yaml")
+    save_yaml(hydra_config.overrides.task, hydra_dir / "overrides.yaml")
+    save_yaml(cfg, hydra_dir / "config.yaml")  # last: its presence makes a run resumable
 
 
-def _train(trainer: Trainer, run_dir: Path) -> float | None:
-    summary = trainer.run()
+def _train(
+    trainer: Trainer, run_dir: Path, on_logs_ready: Callable[[], None] | None = None
+) -> float | None:
+    summary = trainer.run(on_logs_ready)
     log.info(
         "done: %d env steps in %.1f s; eval return final %.2f, best %.2f (step %d); %s",
         summary["env_steps"],
@@ -212,13 +240,18 @@ def _resume(plan: ResumePlan) -> float | None:
                 f"{error}; the previous one is {previous.name} (move the broken file away "
                 "to resume from it)"
             ) from error
+        saved_step = checkpoint.get("loop", {}).get("env_steps")
+        if saved_step != checkpoint_step(newest):
+            raise CheckpointError(
+                f"checkpoint {newest} holds step {saved_step}, not the step its name says"
+            )
         trainer = build_trainer(plan.settings, run_dir, checkpoint)
         if trainer.done:
             _report_nothing_to_do(trainer, plan)
             return trainer.last_eval
         log.info("resuming %s from %s", run_dir, newest.name)
-    _record_resume(plan, trainer.env_steps)
-    return _train(trainer, run_dir)
+    step = trainer.env_steps
+    return _train(trainer, run_dir, on_logs_ready=lambda: _record_resume(plan, step))
 
 
 def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:
@@ -239,13 +272,13 @@ def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:
 def _record_resume(plan: ResumePlan, step: int) -> None:
     """The saved config is the one the run now trains with; resumes.yaml says from
     which step each change applies."""
-    OmegaConf.save(plan.config, plan.run_dir / SAVED_CONFIG)
+    save_yaml(plan.config, plan.run_dir / SAVED_CONFIG)
     if plan.changes:
         log.info("changed on resume at step %d: %s", step, " ".join(plan.changes))
         history_path = plan.run_dir / RESUME_HISTORY
         history = OmegaConf.load(history_path) if history_path.is_file() else OmegaConf.create([])
         history.append({"step": step, "overrides": plan.changes})
-        OmegaConf.save(history, history_path)
+        save_yaml(history, history_path)
 
 
 # -- pre-flight: every check before the first write ---------------------------------------
@@ -258,7 +291,7 @@ class Launch:
     resume: ResumePlan | None = None
     resume_lock: RunLock | None = None
     sweep_dir: Path | None = None
-    notes: list[str] = field(default_factory=list)
+    introspection: bool = False  # --help, --cfg, --info, --shell-completion
 
     def release(self, failed: bool) -> None:
         if self.claim is not None:
@@ -301,7 +334,11 @@ def _integral_floats_as_ints(overrides: list[str]) -> list[str]:
     parsed = parse_overrides(overrides)
     if not any(is_integral_float(o) for o in parsed):
         return overrides
-    others = [text for text, o in zip(overrides, parsed, strict=True) if not is_integral_float(o)]
+    others = [
+        text
+        for text, o in zip(overrides, parsed, strict=True)
+        if not (is_integral_float(o) or o.is_sweep_override())
+    ]
     try:
         settings = validate(_task_config(compose_config(others)))
     except (RunnerError, HydraException, OmegaConfBaseException):
@@ -354,6 +391,18 @@ def prepare_fresh_run(flags: list[str], overrides: list[str]) -> Launch:
     return Launch(hydra_arguments=hydra_arguments, claim=claim)
 
 
+def check_sweep_subdir(composed: DictConfig) -> None:
+    """Each job needs its own new directory inside the sweep directory."""
+    sweep = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
+    assert isinstance(sweep, dict)
+    subdir = str(sweep.get("subdir"))
+    if "${hydra.job." not in subdir or subdir.startswith(("/", "~")) or ".." in Path(subdir).parts:
+        raise ConfigError(
+            f"hydra.sweep.subdir: {subdir!r} must give each job its own directory inside the "
+            "sweep directory, e.g. ${hydra.job.num} or ${hydra.job.override_dirname}"
+        )
+
+
 def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
     parsed = parse_overrides(overrides)
     fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
@@ -366,6 +415,7 @@ def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
                 validate(_task_config(compose_config(job)))
             except (RunnerError, HydraException, OmegaConfBaseException) as error:
                 raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
+    check_sweep_subdir(composed)
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     claim = claim_run_dir(sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True)
@@ -396,6 +446,7 @@ def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -
         check_writable(run_dir)
         if (run_dir / CHECKPOINT_DIR).is_dir():
             check_writable(run_dir / CHECKPOINT_DIR)
+        check_resumable(run_dir)
     except BaseException:
         lock.release()
         raise
@@ -418,12 +469,34 @@ def _literal_resume_paths(arguments: list[str]) -> list[str]:
     return literal
 
 
+def check_resumable(run_dir: Path) -> None:
+    """What a resume reads besides the checkpoint: its logs (rows past the checkpoint
+    are dropped) and, if the run got past its first checkpoint, a checkpoint."""
+    for name in (METRICS_FILE, EVALUATIONS_FILE):
+        try:
+            read_jsonl(run_dir / name)
+        except ValueError as error:
+            raise ConfigError(f"resume: {error}; repair or remove that line") from error
+    summary = _read_summary(run_dir / SUMMARY_FILE) or {}
+    # These statuses are written at a checkpoint or after one.
+    checkpointed = summary.get("status") in ("running", "completed", "interrupted")
+    if checkpointed and not periodic_checkpoints(run_dir / CHECKPOINT_DIR):
+        raise ConfigError(
+            f"resume: {run_dir} was checkpointed at step {summary.get('env_steps')} "
+            f"(summary.json) but its {CHECKPOINT_DIR}/step_*.pt files are gone; restore them"
+        )
+
+
 def prepare_launch(arguments: list[str]) -> Launch:
     """Check the command line completely; claim and lock the directory it writes to."""
     arguments = _literal_resume_paths(arguments)
     args = parse_command_line(arguments)
     overrides: list[str] = args.overrides
     parsed = parse_overrides(overrides)
+    if args.experimental_rerun is not None:
+        raise ConfigError("--experimental-rerun: not supported; continue a run with resume=DIR")
+    if _override_of(parsed, "hydra.mode") is not None:
+        raise ConfigError("hydra.mode: start a sweep with -m (--multirun)")
     resume = _override_of(parsed, "resume")
     if resume is not None and resume.value() is not None:
         if args.multirun:
@@ -437,7 +510,7 @@ def prepare_launch(arguments: list[str]) -> Launch:
     overrides = _integral_floats_as_ints(overrides)
     if args.help or args.hydra_help or args.info or args.cfg or args.shell_completion:
         # Hydra's own introspection writes nothing
-        return Launch(hydra_arguments=[*flags, *overrides])
+        return Launch(hydra_arguments=[*flags, *overrides], introspection=True)
     if args.multirun:
         return prepare_sweep(flags, overrides)
     return prepare_fresh_run(flags, overrides)
@@ -491,6 +564,11 @@ def run_launch(launch: Launch) -> None:
     if launch.resume is not None:
         _configure_logging(launch.resume.run_dir)
         _resume(launch.resume)
+    elif launch.introspection:
+        try:
+            _run_hydra(launch.hydra_arguments or [])
+        except ValueError as error:  # Hydra's answer to a malformed flag
+            raise ConfigError(one_line(error)) from error
     elif launch.hydra_arguments is not None:
         _run_hydra(launch.hydra_arguments)
 
@@ -519,16 +597,16 @@ def _exit(message: str, status: int) -> NoReturn:
     sys.exit(status)
 
 
+def storage_error(error: OSError) -> StorageError:
+    where = error.filename or "a file of the run"
+    return StorageError(f"cannot write {where}: {error.strerror or error}")
+
+
 def exit_for(error: RunnerError) -> NoReturn:
     """One line on stderr and the error's exit status."""
     if isinstance(error, RunInterrupted | Diverged):
         _exit(f"rl-run: {one_line(error)}", error.exit_code)
     _exit(f"rl-run: error: {one_line(error)}", error.exit_code)
-
-
-def _terminate_like_interrupt(signum: int, _frame: object) -> None:
-    """SIGTERM before training starts: unwind like Ctrl-C, so the start is undone."""
-    raise RunInterrupted("SIGTERM before training started; nothing was kept", signum)
 
 
 def _interrupted_message(launch: Launch | None) -> str:
@@ -558,7 +636,7 @@ def cli() -> None:
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Make Hydra re-raise instead of printing multi-line reports; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    signal.signal(signal.SIGTERM, _terminate_like_interrupt)
+    install_startup_handlers()
     # Library warnings go to the run's log (console and train.log), not to stderr,
     # where only rl-run's own one-line reports appear.
     logging.captureWarnings(True)
@@ -570,8 +648,8 @@ def cli() -> None:
         failed = False
         if launch.sweep_dir is not None:
             _finish_sweep(launch.sweep_dir)
-    except KeyboardInterrupt:  # Ctrl-C at start-up, or a second one during training
-        _exit(_interrupted_message(launch), 130)
+    except KeyboardInterrupt:  # a stop signal at start-up, or a second Ctrl-C in training
+        _exit(_interrupted_message(launch), 128 + (pending_signal() or signal.SIGINT))
     except RunnerError as error:
         if show_traceback:
             raise
@@ -580,6 +658,10 @@ def cli() -> None:
         if show_traceback:
             raise
         _exit(f"rl-run: error: {one_line(error)}", 2)
+    except OSError as error:  # a full disk or a read-only file system outside training
+        if show_traceback:
+            raise
+        exit_for(storage_error(error))
     finally:
         if launch is not None:
             launch.release(failed)

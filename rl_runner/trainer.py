@@ -8,7 +8,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from rl_runner.logger import RunLogger
 from rl_runner.progress import FILE_ONLY, Progress
 from rl_runner.rundir import SUMMARY_FILE, json_number, resume_command, write_json_atomic
 from rl_runner.seeding import global_rng_state, restore_global_rng_state
+from rl_runner.stopping import raise_if_stopped_during_startup
 
 log = logging.getLogger("rl_runner")
 
@@ -83,16 +84,26 @@ class Trainer:
         self._last_log_step: int | None = None
 
     # -- the loop -------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    def run(self, on_logs_ready: Callable[[], None] | None = None) -> dict[str, Any]:
         """Train to `total_steps` (or a stop signal); returns the summary.
 
+        `on_logs_ready` runs once the logs are open (and, on resume, cut back to the
+        checkpoint), before the first step: a resume records its changes there, so a
+        resume that cannot even reopen its logs leaves the saved config as it was.
         Divergence and write failures end the run without a checkpoint after the
         fault (the newest one stays the last good one); summary.json says why.
         """
         started = time.perf_counter()
+        raise_if_stopped_during_startup()  # before the first file of training is written
         if self._resumed:
             self.checkpointer.remove_partial_writes()
         self.logger = RunLogger(self.run_dir, resume_step=self.env_steps if self._resumed else None)
+        if on_logs_ready is not None:
+            try:
+                on_logs_ready()
+            except BaseException:
+                self.logger.close()
+                raise
         if not self._resumed:
             self.logger.log_text("config", self.config_text)
             self.obs = self.envs.reset()

@@ -47,6 +47,28 @@ def invalid_saved_config(run: Path) -> None:
     config.write_text(config.read_text().replace("gamma: 0.99", "gamma: 7"))
 
 
+def damaged_log_line(run: Path) -> None:
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    lines[4] = "garbage{\n"
+    (run / "metrics.jsonl").write_text("".join(lines))
+
+
+def periodic_checkpoints_removed(run: Path) -> None:
+    for checkpoint in (run / "checkpoints").glob("step_*.pt"):
+        checkpoint.unlink()
+
+
+def checkpoint_renamed(run: Path) -> None:
+    checkpoints = run / "checkpoints"
+    (checkpoints / "step_0000003000.pt").rename(checkpoints / "step_0000009000.pt")
+
+
+def saved_config_without_seed(run: Path) -> None:
+    config = run / ".hydra" / "config.yaml"
+    lines = config.read_text().splitlines(keepends=True)
+    config.write_text("".join(line for line in lines if not line.startswith("seed:")))
+
+
 def runs_as_sweep_dir(run: Path) -> None:
     (run.parent / "sweep").mkdir()
     shutil.copytree(run, run.parent / "sweep" / "0")
@@ -68,6 +90,8 @@ CASES: dict[str, Case] = {
     "zero steps": Case(["trainer.total_steps=0"], "trainer.total_steps"),
     "unknown enum": Case(["algo.loss=cubic"], "cubic"),
     "negative lr": Case(["algo.lr=-1"], "algo.lr"),
+    "infinite lr": Case(["algo.lr=inf"], "algo.lr"),
+    "negative weight decay": Case(["algo.weight_decay=-1"], "algo.weight_decay"),
     "word for a float": Case(["algo.lr=fast"], "algo.lr"),
     "gamma above one": Case(["algo.gamma=2"], "algo.gamma"),
     "empty batch": Case(["buffer.batch_size=0"], "buffer.batch_size"),
@@ -104,6 +128,17 @@ CASES: dict[str, Case] = {
     "run dir holding a run": Case(["hydra.run.dir={run}"], "already holds a run"),
     "run dir with ++": Case(["++hydra.run.dir={run}"], "hydra.run.dir"),
     "run dir quoted": Case(["hydra.run.dir='{run}'"], "already holds a run"),
+    "run dir inside a run": Case(["hydra.run.dir={run}/tensorboard"], "inside the run directory"),
+    "unquoted special characters": Case(["hydra.run.dir=~/x"], "cannot parse"),
+    "hydra.mode without -m": Case(["hydra.mode=MULTIRUN"], "hydra.mode"),
+    "pickled rerun": Case(["--experimental-rerun", "{file}"], "--experimental-rerun"),
+    "incomplete Hydra flag": Case(["--shell-completion"], "subcommand"),
+    "sweep jobs sharing a dir": Case(
+        ["-m", "seed=0,1", "hydra.sweep.subdir=same"], "hydra.sweep.subdir"
+    ),
+    "sweep job into a run": Case(
+        ["-m", "seed=0", "hydra.sweep.subdir={run}"], "hydra.sweep.subdir"
+    ),
     "sweep into a dir of runs": Case(
         ["-m", "seed=0,1", "hydra.sweep.dir={root}/sweep"], "hydra.sweep.dir", runs_as_sweep_dir
     ),
@@ -114,7 +149,7 @@ CASES: dict[str, Case] = {
     "resume of a plain dir": Case(["resume={root}"], "not a run directory"),
     "resume in a sweep": Case(["-m", "resume={run}"], "one at a time"),
     "resume with a new seed": Case(["resume={run}", "seed=9"], "seed"),
-    "resume switching a group": Case(["resume={run}", "network=mlp"], "network"),
+    "resume switching a group": Case(["resume={run}", "env=gym"], "keeps its env option"),
     "resume resizing the network": Case(
         ["resume={run}", "network.hidden_sizes=[64,64]"], "network.hidden_sizes"
     ),
@@ -128,6 +163,7 @@ CASES: dict[str, Case] = {
     "resume growing the memory": Case(["resume={run}", "buffer.capacity=200000"], "capacity"),
     "resume with a bad value": Case(["resume={run}", "algo.gamma=2"], "algo.gamma"),
     "resume with an unknown key": Case(["resume={run}", "+algo.lr_typo=1"], "algo.lr_typo"),
+    "resume changing the optimiser": Case(["resume={run}", "algo.optimizer=sgd"], "algo.optimizer"),
     "resume deleting a key": Case(["resume={run}", "~algo.lr"], "algo.lr"),
     "resume adding a preset": Case(
         ["resume={run}", "+experiment=dqn_cartpole_tutorial"], "experiment"
@@ -151,6 +187,10 @@ CASES: dict[str, Case] = {
         pickle_checkpoint,
         absent=["weights_only"],
     ),
+    "damaged log line": Case(["resume={run}"], "line 5 is not JSON", damaged_log_line),
+    "checkpoints removed": Case(["resume={run}"], "files are gone", periodic_checkpoints_removed),
+    "checkpoint renamed": Case(["resume={run}"], "not the step its name says", checkpoint_renamed),
+    "saved config missing a key": Case(["resume={run}"], "lacks seed", saved_config_without_seed),
     "malformed saved config": Case(["resume={run}"], "not valid YAML", malformed_saved_config),
     "invalid saved config": Case(["resume={run}"], "algo.gamma", invalid_saved_config),
 }

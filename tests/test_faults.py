@@ -155,6 +155,19 @@ def test_a_full_disk_stops_the_run_and_keeps_the_newest_checkpoint(
     assert_logs_match(straight_run, run_dir)
 
 
+def test_a_disk_that_takes_nothing_refuses_the_start_cleanly(tmp_path: Path, finished_run: Path):
+    run_dir = tmp_path / "run"
+    result = rl_run(*FAST, f"hydra.run.dir={run_dir}", cwd=tmp_path, file_size_limit=0)
+    assert result.returncode == STORAGE_FAILED and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot write" in result.stderr and not run_dir.exists()
+    before = tree_digest(finished_run)
+    result = rl_run(
+        f"resume={finished_run}", "trainer.total_steps=4000", cwd=tmp_path, file_size_limit=0
+    )
+    assert result.returncode == STORAGE_FAILED and result.stderr.count("\n") == 1, result.stderr
+    assert tree_digest(finished_run) == before
+
+
 @contextmanager
 def read_only(path: Path) -> Iterator[None]:
     """Make `path` read-only for this process: permission bits for a user, a read-only

@@ -204,6 +204,8 @@ def test_changes_allowed_on_resume_apply_from_the_resumed_step(tmp_path: Path):
             "algo.lr=5e-4",
             "seed=0",  # the saved value: accepted, changes nothing
             "env.id=CartPole-v1",
+            "env=cartpole",  # the saved option
+            "algo.weight_decay=0.01",  # the optimiser's saved value must not win
             cwd=tmp_path,
         )
     )
@@ -220,6 +222,8 @@ def test_changes_allowed_on_resume_apply_from_the_resumed_step(tmp_path: Path):
     assert "step: 2000" in history and "algo.lr=0.0005" in history and "seed" not in history
     saved = (run_dir / ".hydra" / "config.yaml").read_text()
     assert "total_steps: 3000" in saved and "episodes: 5" in saved
+    (group,) = final_state(run_dir, 3000)["agent"]["optimizer"]["param_groups"]
+    assert group["weight_decay"] == 0.01
 
 
 def test_the_first_row_after_a_resume_carries_the_latest_losses(tmp_path: Path):

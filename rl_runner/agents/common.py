@@ -31,3 +31,14 @@ def make_optimizer(
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def reapply_hyperparameters(
+    optimizer: torch.optim.Optimizer, weight_decay: float, eps: float
+) -> None:
+    """`Optimizer.load_state_dict` brings back the saved hyperparameters; a resumed run's
+    config may have changed them (the learning rate is set at every update anyway)."""
+    for group in optimizer.param_groups:
+        group["weight_decay"] = weight_decay
+        if "eps" in group:
+            group["eps"] = eps

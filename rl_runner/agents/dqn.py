@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rl_runner.agents.base import Metrics
-from rl_runner.agents.common import make_optimizer
+from rl_runner.agents.common import make_optimizer, reapply_hyperparameters
 from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.config.schema import DQNConfig, EpsilonSchedule, TDLoss
 from rl_runner.networks.flat import FlatParameters
@@ -196,6 +196,7 @@ class DQN:
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["target_network"])
         self.optimizer.load_state_dict(state["optimizer"])
+        reapply_hyperparameters(self.optimizer, self.config.weight_decay, self.config.adam_eps)
         restore_generator_state(self.rng, state["rng"])
         counters = state["counters"]
         self.env_steps = counters["env_steps"]

@@ -32,10 +32,17 @@ def parse_command_line(arguments: list[str]) -> argparse.Namespace:
 
 
 def parse_overrides(overrides: list[str]) -> list[Override]:
-    try:
-        return OverridesParser.create().parse_overrides(overrides)
-    except HydraException as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from error
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.extend(parser.parse_overrides([text]))
+        except HydraException as error:
+            raise ConfigError(
+                f"cannot parse {text!r}; put a value with spaces or special characters in "
+                "quotes (key='value'), or see Hydra's override grammar"
+            ) from error
+    return parsed
 
 
 def hydra_quote(text: str) -> str:
@@ -58,17 +65,27 @@ def sweep_jobs(overrides: list[Override]) -> list[list[str]]:
     return jobs
 
 
+def _integral_literal(value: Any, text: str) -> bool:
+    return isinstance(value, float) and value.is_integer() and bool(_FLOAT_LITERAL.match(text))
+
+
 def is_integral_float(override: Override) -> bool:
-    """`trainer.total_steps=1e6`: a float literal with an integral value (papers write
-    step counts so); it may target an int field."""
-    if override.is_sweep_override() or override.is_delete():
+    """`trainer.total_steps=1e6` (or a sweep `=1e5,2e5`): float literals with integral
+    values (papers write step counts so); they may target an int field."""
+    if override.is_delete():
         return False
-    value: Any = override.value()
-    return (
-        isinstance(value, float)
-        and value.is_integer()
-        and bool(_FLOAT_LITERAL.match(override.get_value_element_as_str()))
-    )
+    if override.is_sweep_override():
+        sweep = override.value()
+        texts = list(override.sweep_string_iterator()) if override.is_discrete_sweep() else []
+        values = getattr(sweep, "list", None)
+        return (
+            bool(texts)
+            and values is not None
+            and all(
+                _integral_literal(value, text) for value, text in zip(values, texts, strict=True)
+            )
+        )
+    return _integral_literal(override.value(), override.get_value_element_as_str())
 
 
 def integral_value(override: Override) -> int:
@@ -78,4 +95,7 @@ def integral_value(override: Override) -> int:
 
 
 def as_int_override(override: Override) -> str:
+    if override.is_sweep_override():
+        values = ",".join(str(int(float(text))) for text in override.sweep_string_iterator())
+        return f"{override.get_key_element()}={values}"
     return f"{override.get_key_element()}={integral_value(override)}"

@@ -30,6 +30,10 @@ from rl_runner.rundir import SAVED_CONFIG
 
 CHANGEABLE_PREFIXES = ("trainer.", "eval.", "checkpoint.", "algo.")
 CHANGEABLE_KEYS = ("device", "threads")
+FIXED_KEYS = {
+    "algo.optimizer": "the checkpoint holds that optimiser's state",
+    "algo.amsgrad": "the checkpoint holds the optimiser's state without or with its extra moments",
+}
 FIXED_REASONS = {
     "env": "it shapes the training environments the checkpoint restores",
     "network": "it shapes the networks the checkpoint holds",
@@ -52,13 +56,40 @@ def load_saved_config(run_dir: Path) -> tuple[DictConfig, Settings]:
     if not isinstance(saved, DictConfig):
         raise ConfigError(f"resume: {path} is not a config mapping")
     try:
-        return saved, validate(saved)
+        settings = validate(saved)
     except ConfigError as error:
         raise ConfigError(f"resume: the saved config {path} is invalid: {error}") from error
+    missing = sorted(_key_paths(_schema_tree(settings)) - _key_paths(_plain(saved)))
+    if missing:  # a default would silently stand in for what the run used
+        raise ConfigError(f"resume: the saved config {path} lacks {', '.join(missing[:5])}")
+    return saved, settings
+
+
+def _schema_tree(settings: Settings) -> dict[str, Any]:
+    """Every key the schemas define for this run, as plain data."""
+    run = OmegaConf.to_container(OmegaConf.structured(settings.run), enum_to_str=True)
+    assert isinstance(run, dict)
+    tree = {str(key): value for key, value in run.items()}
+    for group in GROUPS:
+        tree[group] = OmegaConf.to_container(
+            OmegaConf.structured(getattr(settings, group)), enum_to_str=True
+        )
+    return tree
+
+
+def _key_paths(node: Any, prefix: str = "") -> set[str]:
+    """`{"a": {"b": 1}}` -> {"a", "a.b"}."""
+    if not isinstance(node, dict):
+        return set()
+    paths = set()
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        paths |= {path, *_key_paths(value, f"{path}.")}
+    return paths
 
 
 def _is_changeable(key: str) -> bool:
-    return key in CHANGEABLE_KEYS or key.startswith(CHANGEABLE_PREFIXES)
+    return key not in FIXED_KEYS and (key in CHANGEABLE_KEYS or key.startswith(CHANGEABLE_PREFIXES))
 
 
 def _plain(value: Any) -> Any:
@@ -74,6 +105,8 @@ def _check_key(override: Override, saved: DictConfig) -> str:
         raise ConfigError(f"{key}: keys cannot be deleted from a resumed run")
     if top == "hydra" or top.startswith("hydra/"):
         raise ConfigError(f"{key}: a resumed run keeps its directory and Hydra settings")
+    if key in GROUPS and override.package is None and saved[key].get("name") == override.value():
+        return key  # the option the run already has
     if key in GROUPS or override.package is not None:
         raise ConfigError(f"{key}: a resumed run keeps its {key} option; override its keys instead")
     if top not in saved:
@@ -92,6 +125,8 @@ def apply_resume_overrides(
         if override.key_or_group == "resume":
             continue
         key = _check_key(override, saved)
+        if key in GROUPS:
+            continue  # the same option as saved (anything else was refused)
         value = override.value()
         text = f"{key}={override.get_value_element_as_str()}"
         if is_integral_float(override) and is_int_field(saved_settings, key):
@@ -100,7 +135,9 @@ def apply_resume_overrides(
         if _plain(OmegaConf.select(saved, key, default=_ABSENT)) == value:
             continue  # unchanged: nothing to refuse
         if not _is_changeable(key):
-            reason = FIXED_REASONS.get(key.split(".")[0], "the checkpoint depends on it")
+            reason = FIXED_KEYS.get(key) or FIXED_REASONS.get(
+                key.split(".")[0], "the checkpoint depends on it"
+            )
             raise ConfigError(
                 f"{key}: cannot change when resuming ({reason}); start a new run instead"
             )

@@ -8,6 +8,7 @@ ordinary typed objects. Value checks that types cannot express live in
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -99,8 +100,20 @@ class DQNConfig:
     grad_clip_value: float | None = None
 
     def __post_init__(self) -> None:
-        require(self.lr > 0, "algo.lr", f"must be > 0, got {self.lr}")
-        require(self.lr_end >= 0, "algo.lr_end", f"must be >= 0, got {self.lr_end}")
+        require(0 < self.lr < math.inf, "algo.lr", f"must be finite and > 0, got {self.lr}")
+        require(
+            0 <= self.lr_end < math.inf, "algo.lr_end", f"must be finite, >= 0, got {self.lr_end}"
+        )
+        require(
+            0 <= self.weight_decay < math.inf,
+            "algo.weight_decay",
+            f"must be finite and >= 0, got {self.weight_decay}",
+        )
+        require(
+            0 < self.adam_eps < math.inf,
+            "algo.adam_eps",
+            f"must be finite and > 0, got {self.adam_eps}",
+        )
         require(
             self.lr_decay_steps is None or self.lr_decay_steps > 0,
             "algo.lr_decay_steps",
@@ -115,7 +128,9 @@ class DQNConfig:
         require(self.random_steps >= 0, "algo.random_steps", "must be >= 0")
         for name in ("max_grad_norm", "grad_clip_value"):
             value = getattr(self, name)
-            require(value is None or value > 0, f"algo.{name}", "must be > 0 or null")
+            require(
+                value is None or 0 < value < math.inf, f"algo.{name}", "must be finite, > 0 or null"
+            )
 
 
 @dataclass
@@ -177,6 +192,11 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         require(self.total_steps >= 1, "trainer.total_steps", "must be >= 1")
         require(self.log_every >= 1, "trainer.log_every", "must be >= 1")
+        require(
+            self.stop_at_eval_return is None or not math.isnan(self.stop_at_eval_return),
+            "trainer.stop_at_eval_return",
+            "must be a number or null",
+        )
 
 
 @dataclass
