@@ -11,7 +11,8 @@ import gymnasium as gym
 import numpy as np
 from hydra import compose, initialize_config_module
 
-from rl_runner.build import build_trainer, validate
+from rl_runner.build import build_trainer
+from rl_runner.config.settings import validate
 from rl_runner.config.store import register_schemas
 from rl_runner.rundir import EVALUATIONS_FILE, read_jsonl
 

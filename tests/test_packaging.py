@@ -46,3 +46,16 @@ def test_wheel_carries_the_config_tree_and_runs_from_it(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert "seed: 5" in result.stdout and "name: dqn" in result.stdout
+
+
+def test_benchmark_scripts_import_against_the_current_package():
+    """The benchmarks are not run by the suite; their imports must still hold."""
+    benchmarks = REPO / "benchmarks"
+    for script in ("common.py", "default_preset_solve_rate.py", "divergence_check_cost.py"):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import runpy; runpy.run_path({script!r}, run_name='check')"],
+            cwd=benchmarks,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, f"{script}: {result.stderr[-1500:]}"
