@@ -117,8 +117,10 @@ def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
     from rl_runner.build import build_trainer
 
     settings = validate(cfg)
-    trainer = build_trainer(settings, run_dir, checkpoint=None)
+    # Every check has passed: saving the config first makes the directory resumable
+    # from here on (a kill while building restarts it from this config).
     _save_hydra_files(cfg, run_dir)
+    trainer = build_trainer(settings, run_dir, checkpoint=None)
     log.info("run directory: %s", run_dir)
     return _train(trainer, run_dir)
 
