@@ -236,12 +236,15 @@ class Trainer:
             value = float(value)
             if not math.isfinite(value):
                 good = self.checkpointer.latest()
-                kept = (
-                    f"the last good checkpoint is {good}" if good else "no checkpoint was written"
+                advice = (
+                    f"the last good checkpoint is {good}; continue from it with a smaller "
+                    f"learning rate: {resume_command(self.run_dir)} algo.lr=..."
+                    if good
+                    else "no checkpoint was written; start again with a smaller algo.lr "
+                    "or gradient clipping (algo.max_grad_norm)"
                 )
                 raise Diverged(
-                    f"training diverged: {tag} is {value} at step {self.env_steps}; {kept}. "
-                    "Lower algo.lr or clip gradients (algo.max_grad_norm) and start a new run"
+                    f"training diverged: {tag} is {value} at step {self.env_steps}; {advice}"
                 )
 
     def _evaluate(self) -> float:
