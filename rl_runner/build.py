@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,36 @@ def check_buildable(settings: Settings) -> None:
     """What only the environment can tell (can it be made, can the algorithm act in
     it) and the device, checked before a run directory is touched."""
     resolve_device(settings.run.device)
+    cpus = os.cpu_count() or 1
+    if settings.run.threads > cpus:
+        raise ConfigError(
+            f"threads: {settings.run.threads} is more than this machine's {cpus} CPUs"
+        )
     env = make_env(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
     try:
         SPACE_CHECKS[settings.algo.name](settings, env.observation_space, env.action_space)
+        _check_memory(settings, env.observation_space)
     finally:
         env.close()
+
+
+def _check_memory(settings: Settings, observation_space: gym.Space) -> None:
+    """Refuse a replay memory or network that could never fit, before allocating it."""
+    obs_size = int(np.prod(observation_space.shape or (1,)))
+    capacity = getattr(settings.buffer, "capacity", 0)
+    # two observations, an action, a reward and a flag per transition, 4 to 8 bytes each
+    replay_bytes = capacity * (2 * obs_size * 4 + 8 + 4 + 4)
+    sizes = [obs_size, *getattr(settings.network, "hidden_sizes", [])]
+    parameters = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+    # online and target networks, gradients and two optimiser moments, in float32
+    network_bytes = 5 * 4 * parameters
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if replay_bytes + network_bytes > available:
+        raise ConfigError(
+            f"buffer.capacity / network.hidden_sizes: the replay memory "
+            f"({replay_bytes / 2**30:.1f} GiB) and networks ({network_bytes / 2**30:.1f} GiB) "
+            f"need more than this machine's {available / 2**30:.1f} GiB"
+        )
 
 
 # -- the run --------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,15 +36,27 @@ class RunLogger:
             for name in (METRICS_FILE, EVALUATIONS_FILE):
                 truncate_jsonl(run_dir / name, resume_step)
         purge_step = None if resume_step is None else resume_step + 1
-        self._writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=purge_step)
+        with self._tensorboard():
+            self._writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=purge_step)
         self._metrics: IO[str] = open(run_dir / METRICS_FILE, "a")  # noqa: SIM115 (closed in close())
         self._evaluations: IO[str] = open(run_dir / EVALUATIONS_FILE, "a")  # noqa: SIM115
+
+    @contextlib.contextmanager
+    def _tensorboard(self) -> Iterator[None]:
+        """TensorBoard writes in a background thread and hands its failures (a full
+        disk) to the next call: make them the run's storage error."""
+        try:
+            yield
+        except OSError as error:
+            directory = self.run_dir / TENSORBOARD_DIR
+            raise StorageError(f"cannot write {directory}: {io_reason(error)}") from error
 
     def log(self, metrics: Mapping[str, torch.Tensor | float], step: int) -> dict[str, float]:
         """Write one row; returns the values as floats."""
         values = {tag: float(value) for tag, value in metrics.items()}
-        for tag, value in values.items():
-            self._writer.add_scalar(tag, value, step)
+        with self._tensorboard():
+            for tag, value in values.items():
+                self._writer.add_scalar(tag, value, step)
         row = {tag: json_number(value) for tag, value in values.items()}
         self._write(self._metrics, {"step": step, "time": time.time(), **row})
         return values
@@ -57,7 +69,8 @@ class RunLogger:
         self.flush()
 
     def log_text(self, tag: str, text: str) -> None:
-        self._writer.add_text(tag, text, 0)
+        with self._tensorboard():
+            self._writer.add_text(tag, text, 0)
 
     def _write(self, handle: IO[str], row: dict[str, Any]) -> None:
         try:
@@ -66,7 +79,8 @@ class RunLogger:
             raise StorageError(f"cannot write {handle.name}: {io_reason(error)}") from error
 
     def flush(self) -> None:
-        self._writer.flush()
+        with self._tensorboard():
+            self._writer.flush()
         for handle in (self._metrics, self._evaluations):
             try:
                 handle.flush()
@@ -76,7 +90,8 @@ class RunLogger:
     def close(self) -> None:
         """Close everything; a write error here only means rows past the newest
         checkpoint are lost, which a resume drops anyway."""
-        self._writer.close()
+        with contextlib.suppress(OSError):
+            self._writer.close()
         for handle in (self._metrics, self._evaluations):
             with contextlib.suppress(OSError):
                 handle.close()

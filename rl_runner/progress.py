@@ -19,8 +19,8 @@ FILE_ONLY = {"file_only": True}
 
 class Progress:
     def __init__(self, total_steps: int, start_step: int, interactive: bool | None = None) -> None:
-        if interactive is None:
-            interactive = sys.stdout.isatty()
+        if interactive is None:  # stdout may be closed (`rl-run ... >&-`)
+            interactive = sys.stdout is not None and sys.stdout.isatty()
         self.total_steps = total_steps
         self._bar = (
             tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)

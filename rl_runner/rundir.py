@@ -37,6 +37,8 @@ LOCK_FILE = ".rl-run.lock"
 # Files whose presence means a run has started writing here.
 RUN_MARKERS = (SUMMARY_FILE, CHECKPOINT_DIR, METRICS_FILE, EVALUATIONS_FILE, TENSORBOARD_DIR)
 _PERIODIC = re.compile(r"^step_(\d+)\.pt$")
+# PATH_MAX is 4096 on Linux; the longest file a run writes adds about 100 characters.
+MAX_RUN_DIR_LENGTH = 3900
 
 
 def periodic_checkpoints(directory: Path) -> list[Path]:
@@ -56,13 +58,22 @@ def checkpoint_step(path: Path) -> int | None:
 def inside_run(path: Path) -> Path | None:
     """The run directory that `path` would be nested in, if any."""
     for parent in path.resolve().parents:
-        if (parent / SAVED_CONFIG).is_file() or holds_run(parent):
+        if holds_run(parent):
             return parent
     return None
 
 
+def contains_runs(path: Path) -> bool:
+    """Runs below `path` (as in outputs/<date>/<run> or a sweep's <dir>/<job>)."""
+    return any(
+        next(path.glob("*/" * depth + str(SAVED_CONFIG)), None) is not None for depth in range(1, 5)
+    )
+
+
 def holds_run(path: Path) -> bool:
-    return any((path / marker).exists() for marker in RUN_MARKERS)
+    """A run started here: it saved its config (it is resumable) or wrote output."""
+    markers = (SAVED_CONFIG, *RUN_MARKERS)
+    return any((path / marker).exists() for marker in markers)
 
 
 def resume_command(run_dir: Path) -> str:
@@ -120,15 +131,22 @@ def check_writable(directory: Path) -> None:
 def _parse_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """(line, row) pairs of a JSONL file. A torn last line (a kill during a write
     leaves one) is dropped; a broken line before it is an error."""
-    lines = [line for line in path.read_text().splitlines(keepends=True) if line.strip()]
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text") from error
+    lines = [line for line in text.splitlines(keepends=True) if line.strip()]
     rows = []
     for number, line in enumerate(lines, start=1):
         try:
-            rows.append((line if line.endswith("\n") else line + "\n", json.loads(line)))
+            row = json.loads(line)
         except json.JSONDecodeError as error:
             if number == len(lines):
                 break
             raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from error
+        if not isinstance(row, dict) or type(row.get("step")) is not int:
+            raise ValueError(f"{path}: line {number} is not a row with an integer step")
+        rows.append((line if line.endswith("\n") else line + "\n", row))
     return rows
 
 
@@ -289,6 +307,13 @@ def claim_run_dir(path: Path, unique: bool, option: str, sweep: bool = False) ->
     outer = inside_run(path)
     if outer is not None:  # its TensorBoard and resume would pick this run up
         raise ConfigError(f"{option}: {path} is inside the run directory {outer}")
+    if path.is_dir() and contains_runs(path):
+        raise ConfigError(f"{option}: {path} holds other runs; choose a directory of its own")
+    if len(str(path.absolute())) > MAX_RUN_DIR_LENGTH:
+        raise ConfigError(
+            f"{option}: the path is longer than {MAX_RUN_DIR_LENGTH} characters; "
+            "the files of a run would not fit under the system's path limit"
+        )
     try:
         created = _make_dirs(path.parent)
         directory, made = _make_new_dir(path, unique)

@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -58,6 +59,7 @@ from rl_runner.errors import (
     RunnerError,
     StorageError,
 )
+from rl_runner.progress import FILE_ONLY
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
     EVALUATIONS_FILE,
@@ -128,12 +130,16 @@ def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
 def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     """A job fails on its own: its error goes to its summary.json and train.log, and
     the sweep goes on (`cli` reports the failed jobs at the end)."""
+    sweep_dir = Path(HydraConfig.get().sweep.dir).absolute()
+    if sweep_dir not in run_dir.absolute().parents:  # checked up front; kept as a guard
+        _UNRECORDED_FAILURES.append(f"{run_dir}: outside the sweep directory {sweep_dir}")
+        return None
     lock = RunLock(run_dir).acquire()
     if holds_run(run_dir):  # a hydra.sweep.subdir that names one dir for several jobs
         lock.release()
         # Not recorded in that dir's summary.json: it belongs to the job that ran there.
-        _SHARED_DIR_FAILURES.append(f"{run_dir}: hydra.sweep.subdir gives two jobs this dir")
-        log.error("job failed: %s", _SHARED_DIR_FAILURES[-1])
+        _UNRECORDED_FAILURES.append(f"{run_dir}: hydra.sweep.subdir gives two jobs this dir")
+        log.error("job failed: %s", _UNRECORDED_FAILURES[-1])
         return None
     try:
         return _fresh_run(cfg, run_dir)
@@ -150,8 +156,8 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         lock.release()
 
 
-# Jobs refused because another job's run is in their directory (this process's jobs).
-_SHARED_DIR_FAILURES: list[str] = []
+# Jobs refused where their own summary.json cannot say so (this process's jobs).
+_UNRECORDED_FAILURES: list[str] = []
 
 
 def _record_job_failure(run_dir: Path, error: Exception) -> None:
@@ -188,7 +194,9 @@ def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
     hydra_dir.mkdir(exist_ok=True)
     save_yaml(OmegaConf.create({"hydra": hydra_config}), hydra_dir / "hydra.yaml")
     save_yaml(hydra_config.overrides.task, hydra_dir / "overrides.yaml")
-    save_yaml(cfg, hydra_dir / "config.yaml")  # last: its presence makes a run resumable
+    # Resolved: `seed=${oc.env:SEED}` must mean on resume what it meant here.
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    save_yaml(resolved, hydra_dir / "config.yaml")  # last: its presence makes a run resumable
 
 
 def _train(
@@ -259,16 +267,17 @@ def _resume(plan: ResumePlan) -> float | None:
 def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:
     """Printed, not logged: a finished run's files stay as they are."""
     total = plan.settings.run.trainer.total_steps
-    reason = (
-        f"reached trainer.stop_at_eval_return at step {trainer.env_steps}"
-        if trainer.reached_eval_target
-        else f"already has {trainer.env_steps} of {total} steps"
-    )
-    print(
-        f"rl-run: {plan.run_dir} {reason}; "
-        "pass a larger trainer.total_steps (or stop_at_eval_return) to extend it",
-        file=sys.stderr,
-    )
+    if trainer.reached_eval_target:
+        reason = (
+            f"reached trainer.stop_at_eval_return at step {trainer.env_steps}; raise it "
+            "(or set it to null) to go on"
+        )
+    else:
+        reason = (
+            f"already has {trainer.env_steps} of {total} steps; "
+            "pass a larger trainer.total_steps to extend it"
+        )
+    print(f"rl-run: {plan.run_dir} {reason}", file=sys.stderr)
 
 
 def _record_resume(plan: ResumePlan, step: int) -> None:
@@ -393,31 +402,44 @@ def prepare_fresh_run(flags: list[str], overrides: list[str]) -> Launch:
     return Launch(hydra_arguments=hydra_arguments, claim=claim)
 
 
-def check_sweep_subdir(composed: DictConfig) -> None:
+JOB_UNIQUE_KEYS = ("${hydra.job.num}", "${hydra.job.id}", "${hydra.job.override_dirname}")
+
+
+def check_sweep_subdir(composed: DictConfig, jobs: list[list[str]]) -> None:
     """Each job needs its own new directory inside the sweep directory."""
     sweep = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
     assert isinstance(sweep, dict)
     subdir = str(sweep.get("subdir"))
-    if "${hydra.job." not in subdir or subdir.startswith(("/", "~")) or ".." in Path(subdir).parts:
+    unique = any(key in subdir for key in JOB_UNIQUE_KEYS)
+    if not unique or subdir.startswith(("/", "~")) or ".." in Path(subdir).parts:
         raise ConfigError(
             f"hydra.sweep.subdir: {subdir!r} must give each job its own directory inside the "
             "sweep directory, e.g. ${hydra.job.num} or ${hydra.job.override_dirname}"
         )
+    if "override_dirname" in subdir:  # the values become path parts
+        for job in jobs:
+            if any(".." in Path(text).parts for text in job):
+                raise ConfigError(
+                    f"hydra.sweep.subdir: the job {' '.join(job)} would be written outside "
+                    "the sweep directory"
+                )
 
 
 def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
     parsed = parse_overrides(overrides)
     fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
     composed = compose_config(fixed)
+    jobs = []
     if str(composed.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
         # A typo in one value refuses the sweep before any job runs; a job that fails
         # while running (an env that cannot be made, divergence) fails on its own.
-        for job in sweep_jobs(parsed):
+        jobs = sweep_jobs(parsed)
+        for job in jobs:
             try:
                 validate(_task_config(compose_config(job)))
             except (RunnerError, HydraException, OmegaConfBaseException) as error:
                 raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
-    check_sweep_subdir(composed)
+    check_sweep_subdir(composed, jobs)
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     claim = claim_run_dir(sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True)
@@ -431,7 +453,8 @@ def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
 
 
 def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -> Launch:
-    run_dir = Path(resume_value).expanduser()
+    # Absolute: the resume command printed later must work from any directory.
+    run_dir = Path(resume_value).expanduser().absolute()
     if not run_dir.is_dir():
         raise ConfigError(f"resume: {run_dir} is not a directory")
     if not (run_dir / SAVED_CONFIG).is_file():
@@ -510,6 +533,8 @@ def prepare_launch(arguments: list[str]) -> Launch:
         return prepare_resume(str(resume.value()), overrides, show_config=args.cfg == "job")
     flags = _flags(arguments, overrides)
     overrides = _integral_floats_as_ints(overrides)
+    if args.cfg == "job":  # the config a run would use, so it is checked like one
+        validate(_task_config(compose_config(overrides)))
     if args.help or args.hydra_help or args.info or args.cfg or args.shell_completion:
         # Hydra's own introspection writes nothing
         return Launch(hydra_arguments=[*flags, *overrides], introspection=True)
@@ -545,8 +570,8 @@ def _run_hydra(hydra_arguments: list[str]) -> None:
 
 
 def _sweep_failures(sweep_dir: Path) -> list[str]:
-    failures = list(_SHARED_DIR_FAILURES)
-    for summary_path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
+    failures = list(_UNRECORDED_FAILURES)
+    for summary_path in sorted(sweep_dir.rglob(SUMMARY_FILE)):
         summary = _read_summary(summary_path) or {}
         if summary.get("status") in ("failed", "diverged"):
             failures.append(f"{summary_path.parent}: {summary.get('error', summary['status'])}")
@@ -555,7 +580,7 @@ def _sweep_failures(sweep_dir: Path) -> list[str]:
 
 def _finish_sweep(sweep_dir: Path) -> None:
     failures = _sweep_failures(sweep_dir)
-    jobs = sum(1 for path in sweep_dir.iterdir() if path.is_dir()) + len(_SHARED_DIR_FAILURES)
+    jobs = sum(1 for _ in sweep_dir.rglob(str(SAVED_CONFIG))) + len(_UNRECORDED_FAILURES)
     if failures:
         for failure in failures:
             print(f"rl-run: failed job {failure}", file=sys.stderr)
@@ -625,6 +650,15 @@ def _interrupted_message(launch: Launch | None) -> str:
     )
 
 
+def _log_thread_failure(args: threading.ExceptHookArgs) -> None:
+    log.error(
+        "background thread %s failed: %s",
+        getattr(args.thread, "name", "?"),
+        args.exc_value,
+        extra=FILE_ONLY,
+    )
+
+
 def _print_version() -> None:
     print(f"rl-run {version('rl-runner')} (hydra-core {version('hydra-core')})")
 
@@ -639,9 +673,13 @@ def cli() -> None:
     # Make Hydra re-raise instead of printing multi-line reports; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     install_startup_handlers()
-    # Library warnings go to the run's log (console and train.log), not to stderr,
-    # where only rl-run's own one-line reports appear.
+    # Library warnings go to the run's log (console and train.log), and a background
+    # thread's failure (TensorBoard's writer on a full disk) to train.log: stderr holds
+    # only rl-run's own one-line reports. The failure itself reaches the run as an error.
     logging.captureWarnings(True)
+    threading.excepthook = _log_thread_failure
+    # A closed or broken stdout (`rl-run ... | head -1`) must not end a run.
+    logging.raiseExceptions = False
     launch: Launch | None = None
     failed = True
     try:

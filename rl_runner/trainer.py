@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import signal
@@ -77,10 +78,11 @@ class Trainer:
         self.best_eval: float | None = None
         self.best_eval_step: int | None = None
         self.wall_seconds_before = 0.0
+        self._latest_metrics: Metrics = {}  # of the last update, repeated in each log row
+        self._best: dict[str, Any] | None = None  # what best.pt holds
         # Not saved: rebuilt from the above.
         self._resumed = False
         self._stop_signal: int | None = None
-        self._latest_metrics: Metrics = {}
         self._last_log_step: int | None = None
 
     # -- the loop -------------------------------------------------------------
@@ -97,6 +99,8 @@ class Trainer:
         raise_if_stopped_during_startup()  # before the first file of training is written
         if self._resumed:
             self.checkpointer.remove_partial_writes()
+            if self._best is not None:
+                self.checkpointer.save_best(self._best)
         self.logger = RunLogger(self.run_dir, resume_step=self.env_steps if self._resumed else None)
         if on_logs_ready is not None:
             try:
@@ -257,13 +261,15 @@ class Trainer:
         if self.best_eval is None or result.return_mean > self.best_eval:
             self.best_eval = result.return_mean
             self.best_eval_step = self.env_steps
-            self.checkpointer.save_best(
+            # A copy: the live tensors change with the next update.
+            self._best = copy.deepcopy(
                 {
                     "agent": self.agent.state_dict(include_replay=False),
                     "env_steps": self.env_steps,
                     "eval_return_mean": result.return_mean,
                 }
             )
+            self.checkpointer.save_best(self._best)
         return result.return_mean
 
     def _checkpoint_path(self) -> Path:
@@ -280,6 +286,9 @@ class Trainer:
     # -- state ----------------------------------------------------------------
     def state_dict(self, wall_seconds_this_session: float = 0.0) -> dict[str, Any]:
         return {
+            # best.pt's content as of this checkpoint: a resume rewrites best.pt from it, so
+            # a best found in steps that a kill discarded does not outlive them
+            "best": self._best,
             "agent": self.agent.state_dict(),
             "envs": self.envs.state_dict(),
             "global_rng": global_rng_state(),
@@ -317,6 +326,7 @@ class Trainer:
         self.best_eval_step = loop["best_eval_step"]
         self.wall_seconds_before = loop["wall_seconds"]
         self._latest_metrics = dict(loop.get("latest_metrics", {}))
+        self._best = state.get("best")
         self._resumed = True
 
     def _write_summary(

@@ -69,6 +69,19 @@ def saved_config_without_seed(run: Path) -> None:
     config.write_text("".join(line for line in lines if not line.startswith("seed:")))
 
 
+def malformed_log_row(run: Path) -> None:
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    lines.insert(4, '{"time": 1.0}\n')  # valid JSON, but no step
+    (run / "metrics.jsonl").write_text("".join(lines))
+
+
+def only_the_saved_config(run: Path) -> None:
+    """What a kill while the run was being built leaves."""
+    for entry in run.iterdir():
+        if entry.name != ".hydra":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
 def runs_as_sweep_dir(run: Path) -> None:
     (run.parent / "sweep").mkdir()
     shutil.copytree(run, run.parent / "sweep" / "0")
@@ -128,13 +141,35 @@ CASES: dict[str, Case] = {
     "run dir holding a run": Case(["hydra.run.dir={run}"], "already holds a run"),
     "run dir with ++": Case(["++hydra.run.dir={run}"], "hydra.run.dir"),
     "run dir quoted": Case(["hydra.run.dir='{run}'"], "already holds a run"),
+    "run dir holding other runs": Case(["hydra.run.dir={root}"], "holds other runs"),
+    "run dir holding only a saved config": Case(
+        ["hydra.run.dir={run}"], "already holds a run", only_the_saved_config
+    ),
     "run dir inside a run": Case(["hydra.run.dir={run}/tensorboard"], "inside the run directory"),
     "unquoted special characters": Case(["hydra.run.dir=~/x"], "cannot parse"),
+    "unknown flag": Case(["--bogus"], "--bogus"),
+    "flag after the overrides": Case(["seed=1", "-m", "seed=2,3"], "flags such as -m"),
+    "invalid config shown with --cfg": Case(["--cfg", "job", "algo.lr=-1"], "algo.lr"),
+    "more threads than CPUs": Case(["threads=1000000"], "threads"),
+    "memory beyond the machine": Case(["buffer.capacity=1e12"], "buffer.capacity"),
+    "network beyond the machine": Case(["network.hidden_sizes=[1000000,1000000]"], "hidden_sizes"),
     "hydra.mode without -m": Case(["hydra.mode=MULTIRUN"], "hydra.mode"),
     "pickled rerun": Case(["--experimental-rerun", "{file}"], "--experimental-rerun"),
     "incomplete Hydra flag": Case(["--shell-completion"], "subcommand"),
     "sweep jobs sharing a dir": Case(
         ["-m", "seed=0,1", "hydra.sweep.subdir=same"], "hydra.sweep.subdir"
+    ),
+    "sweep subdir named after the app": Case(
+        ["-m", "seed=0,1", "hydra.sweep.subdir=${{hydra.job.name}}"], "hydra.sweep.subdir"
+    ),
+    "sweep job escaping by its value": Case(
+        [
+            "-m",
+            "hydra.sweep.subdir=${{hydra.job.override_dirname}}",
+            "env=gym",
+            "env.id=CartPole-v1,x/../../../ESCAPED",
+        ],
+        "outside the sweep directory",
     ),
     "sweep job into a run": Case(
         ["-m", "seed=0", "hydra.sweep.subdir={run}"], "hydra.sweep.subdir"
@@ -187,6 +222,7 @@ CASES: dict[str, Case] = {
         pickle_checkpoint,
         absent=["weights_only"],
     ),
+    "log row without a step": Case(["resume={run}"], "integer step", malformed_log_row),
     "damaged log line": Case(["resume={run}"], "line 5 is not JSON", damaged_log_line),
     "checkpoints removed": Case(["resume={run}"], "files are gone", periodic_checkpoints_removed),
     "checkpoint renamed": Case(["resume={run}"], "not the step its name says", checkpoint_renamed),

@@ -273,3 +273,34 @@ def test_any_run_directory_resumes_with_the_printed_command(tmp_path: Path):
         ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, env=run_env()
     )
     assert shell.returncode == 0, shell.stderr
+
+
+def test_best_checkpoint_never_outlives_the_steps_a_resume_discards(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    args = [*FAST, "eval.every=250", "checkpoint.every=1000", "checkpoint.keep_last=5"]
+    ok(rl_run(*args, "trainer.total_steps=2000", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    # As if killed after the evaluations past step 1000 but before the step-2000 checkpoint.
+    (run_dir / "checkpoints" / "step_0000002000.pt").unlink()
+    kept = final_state(run_dir, 1000)["best"]
+    ok(rl_run(f"resume={run_dir}", "eval.every=100000", cwd=tmp_path))
+    best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert best["env_steps"] == kept["env_steps"] == summary["best_eval_step"] <= 1000
+    assert_trees_equal(best["agent"], kept["agent"])
+
+
+def test_interpolated_values_are_saved_resolved(tmp_path: Path, monkeypatch):
+    run_dir = tmp_path / "run"
+    ok(
+        rl_run(
+            *ARGS,
+            "seed=${oc.env:RL_TEST_SEED,3}",
+            "trainer.total_steps=1000",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    assert "seed: 3\n" in (run_dir / ".hydra" / "config.yaml").read_text()
+    monkeypatch.setenv("RL_TEST_SEED", "5")  # must not change what the run means
+    ok(rl_run(f"resume={run_dir}", "trainer.total_steps=2000", cwd=tmp_path))
+    assert "seed: 3\n" in (run_dir / ".hydra" / "config.yaml").read_text()

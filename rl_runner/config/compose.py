@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -27,8 +27,16 @@ _FLOAT_LITERAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def parse_command_line(arguments: list[str]) -> argparse.Namespace:
-    """Hydra's own flags (-m, --cfg, --help, ...) and the overrides, as Hydra reads them."""
-    return get_args_parser().parse_args(arguments)
+    """Hydra's own flags (-m, --cfg, --help, ...) and the overrides, as Hydra reads them;
+    a malformed command line is one ConfigError line, not argparse's usage text."""
+    parser = get_args_parser()
+
+    def refuse(message: str) -> NoReturn:
+        hint = " (flags such as -m go before the overrides)" if "unrecognized" in message else ""
+        raise ConfigError(f"{message}{hint}")
+
+    parser.error = refuse  # type: ignore[method-assign]
+    return parser.parse_args(arguments)
 
 
 def parse_overrides(overrides: list[str]) -> list[Override]:

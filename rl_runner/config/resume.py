@@ -143,4 +143,10 @@ def apply_resume_overrides(
             )
         OmegaConf.update(merged, key, value, force_add=True)
         changes.append(text)
-    return merged, changes
+    try:  # saved resolved, like the original: `${oc.env:...}` must not change meaning later
+        resolved = OmegaConf.create(OmegaConf.to_container(merged, resolve=True))
+    except OmegaConfBaseException as error:
+        message = str(error).strip().splitlines()[0]
+        raise ConfigError(f"resume: cannot resolve an interpolation ({message})") from error
+    assert isinstance(resolved, DictConfig)
+    return resolved, changes

@@ -22,7 +22,7 @@ def path_label(text: str) -> str:
 def env_label(name: str, env_id: str) -> str:
     """The env part of a run directory name: the option's name, or for the generic
     `env=gym` option the environment id."""
-    return path_label(env_id) if name == "gym" else name
+    return path_label(env_id if name == "gym" else name)
 
 
 def register_schemas() -> None:

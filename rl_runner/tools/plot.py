@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -103,12 +104,18 @@ def main(arguments: list[str] | None = None) -> int:
         if not (run_dir / METRICS_FILE).is_file():
             return _error(f"{run_dir} is not a run directory (no {METRICS_FILE})")
     output: Path = args.output or default_output(args.runs)
+    if output.is_dir():
+        output = output / default_output(args.runs)
+    if output.suffix.lower() != ".png":
+        output = output.with_name(output.name + ".png")
     if not output.parent.is_dir():
         return _error(f"-o: {output.parent} is not a directory")
     try:
-        plot_runs(args.runs, output)
-    except ValueError as error:  # a metrics file broken before its last line
-        return _error(str(error))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # matplotlib's notes on empty plots
+            plot_runs(args.runs, output)
+    except (ValueError, TypeError, KeyError) as error:  # a damaged metrics file
+        return _error(f"cannot read the runs' metrics: {error}")
     except OSError as error:
         return _error(f"cannot write {output}: {error.strerror or error}")
     print(output)
