@@ -56,9 +56,10 @@ def checkpoint_step(path: Path) -> int | None:
 
 
 def inside_run(path: Path) -> Path | None:
-    """The run directory that `path` would be nested in, if any."""
+    """The run directory that `path` would be nested in, if any. Only a saved config
+    counts here: a home directory with a `tensorboard/` folder is not a run."""
     for parent in path.resolve().parents:
-        if holds_run(parent):
+        if (parent / SAVED_CONFIG).is_file():
             return parent
     return None
 

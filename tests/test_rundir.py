@@ -85,3 +85,16 @@ def test_a_sweep_dir_must_be_empty(tmp_path: Path):
 def test_the_resume_command_is_quoted_for_the_shell():
     assert resume_command(Path("/tmp/my run é")) == "rl-run resume='/tmp/my run é'"
     assert resume_command(Path("/tmp/plain")) == "rl-run resume=/tmp/plain"
+
+
+def test_a_run_inside_a_run_is_refused_but_similar_folder_names_are_not(tmp_path: Path):
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(ConfigError, match="inside the run directory"):
+        claim_run_dir(tmp_path / "run" / "tensorboard" / "x", unique=False, option="hydra.run.dir")
+    home = tmp_path / "home"  # a user's folders that happen to share run-output names
+    (home / "tensorboard").mkdir(parents=True)
+    (home / "checkpoints").mkdir()
+    claim_run_dir(home / "outputs" / "run", unique=True, option="hydra.run.dir").release(
+        abandon=False
+    )
