@@ -172,6 +172,14 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
         raise StorageError(f"cannot write {path}: {io_reason(error)}") from error
 
 
+def read_summary(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 # -- one writer per run directory ----------------------------------------------------------
 class RunLock:
     """An exclusive `flock` on `<run dir>/.rl-run.lock`, holding the owner's pid.

@@ -16,8 +16,9 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import HydraException
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from rl_runner.errors import ConfigError
 
@@ -107,3 +108,21 @@ def as_int_override(override: Override) -> str:
         values = ",".join(str(int(float(text))) for text in override.sweep_string_iterator())
         return f"{override.get_key_element()}={values}"
     return f"{override.get_key_element()}={integral_value(override)}"
+
+
+def one_line(error: BaseException) -> str:
+    """A Hydra / OmegaConf / runner error as a single line."""
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        text = f"cannot find config {error.missing_cfg_file!r}"
+        options = [name for name in error.options or [] if not name.startswith("schema")]
+        if options:
+            text += f" (available: {', '.join(sorted(options))})"
+        return text
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    text = lines[0]
+    cause = error.__cause__
+    if isinstance(cause, OmegaConfBaseException) and str(cause).strip():
+        text = f"{text.rstrip('.')}: {str(cause).strip().splitlines()[0]}"
+    # Hydra's "+key=value" hint helps for free-form dicts (env.kwargs), not typed groups.
+    hints = [line.strip() for line in lines[1:] if line.startswith("To append")]
+    return "; ".join([text, *hints]) if "not in struct" in text else text

@@ -1,0 +1,314 @@
+"""`rl-run`'s pre-flight: every check before the first write.
+
+Hydra creates the run directory and writes into it before the task function runs, so
+`cli()` checks the command line completely first: it composes the config, validates
+it, tries the environment, and claims (creates and locks) the directory the run
+writes to. Only then does the command line go to `@hydra.main`, with the claimed
+directory and `hydra.output_subdir=null` (train.py writes .hydra/ itself).
+A resume is planned here from the run's saved config, without composition.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rl_runner.config.compose import (
+    as_int_override,
+    compose_config,
+    hydra_quote,
+    is_integral_float,
+    one_line,
+    parse_command_line,
+    parse_overrides,
+    sweep_jobs,
+)
+from rl_runner.config.resume import apply_resume_overrides, load_saved_config
+from rl_runner.config.settings import Settings, is_int_field, validate
+from rl_runner.errors import ConfigError, RunnerError
+from rl_runner.rundir import (
+    CHECKPOINT_DIR,
+    EVALUATIONS_FILE,
+    METRICS_FILE,
+    SAVED_CONFIG,
+    SUMMARY_FILE,
+    ClaimedDir,
+    RunLock,
+    check_writable,
+    claim_run_dir,
+    periodic_checkpoints,
+    read_jsonl,
+    read_summary,
+)
+
+RUN_DIR_KEYS = ("hydra.run.dir", "hydra.output_subdir")
+SWEEP_DIR_KEYS = ("hydra.sweep.dir", "hydra.output_subdir")
+# rl-run writes .hydra/ itself, once every check has passed (Hydra would write it first).
+NO_HYDRA_OUTPUT = "hydra.output_subdir=null"
+
+
+@dataclass
+class ResumePlan:
+    run_dir: Path
+    config: DictConfig
+    settings: Settings
+    changes: list[str]
+
+
+@dataclass
+class Launch:
+    """What `cli` runs once the pre-flight has passed."""
+
+    hydra_arguments: list[str] | None = None  # for @hydra.main; None: nothing for Hydra
+    claim: ClaimedDir | None = None  # a fresh run's or a sweep's directory, locked
+    resume: ResumePlan | None = None
+    resume_lock: RunLock | None = None
+    sweep_dir: Path | None = None
+    introspection: bool = False  # --help, --cfg, --info, --shell-completion
+
+    def release(self, failed: bool) -> None:
+        if self.claim is not None:
+            self.claim.release(abandon=failed)
+        if self.resume_lock is not None:
+            self.resume_lock.release()
+
+
+def _override_of(overrides: list[Any], key: str) -> Any:
+    matches = [o for o in overrides if o.key_or_group == key and not o.is_delete()]
+    return matches[-1] if matches else None
+
+
+@contextmanager
+def _quiet_warnings() -> Iterator[None]:
+    """Library warnings during the checks would interleave with a one-line error;
+    the run itself shows them again when it builds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _check_runnable(cfg: DictConfig, context: str = "") -> Settings:
+    from rl_runner.build import check_buildable
+
+    try:
+        settings = validate(cfg)
+        with _quiet_warnings():
+            check_buildable(settings)
+    except ConfigError as error:
+        if context:
+            raise ConfigError(f"{context}: {error}") from error
+        raise
+    return settings
+
+
+def _integral_floats_as_ints(overrides: list[str]) -> list[str]:
+    """`trainer.total_steps=1e6` -> `trainer.total_steps=1000000` where the schema
+    field is an int (Hydra would refuse the float)."""
+    parsed = parse_overrides(overrides)
+    if not any(is_integral_float(o) for o in parsed):
+        return overrides
+    others = [
+        text
+        for text, o in zip(overrides, parsed, strict=True)
+        if not (is_integral_float(o) or o.is_sweep_override())
+    ]
+    try:
+        settings = validate(_task_config(compose_config(others)))
+    except (RunnerError, HydraException, OmegaConfBaseException):
+        return overrides  # the real composition reports what is wrong
+    return [
+        as_int_override(o)
+        if is_integral_float(o) and is_int_field(settings, o.key_or_group)
+        else text
+        for text, o in zip(overrides, parsed, strict=True)
+    ]
+
+
+def _task_config(composed: DictConfig) -> DictConfig:
+    task = composed.copy()
+    with_hydra = OmegaConf.to_container(task, resolve=False)
+    assert isinstance(with_hydra, dict)
+    with_hydra.pop("hydra", None)
+    return OmegaConf.create(with_hydra)
+
+
+def _flags(arguments: list[str], overrides: list[str]) -> list[str]:
+    """The command line without its overrides (Hydra's own flags)."""
+    remaining = list(overrides)
+    flags = []
+    for argument in arguments:
+        if argument in remaining:
+            remaining.remove(argument)
+        else:
+            flags.append(argument)
+    return flags
+
+
+def _without(overrides: list[str], keys: tuple[str, ...]) -> list[str]:
+    parsed = parse_overrides(overrides)
+    return [text for text, o in zip(overrides, parsed, strict=True) if o.key_or_group not in keys]
+
+
+def prepare_fresh_run(flags: list[str], overrides: list[str]) -> Launch:
+    composed = compose_config(overrides)
+    _check_runnable(_task_config(composed))
+    explicit = _override_of(parse_overrides(overrides), "hydra.run.dir")
+    run_dir = Path(str(composed.hydra.run.dir)).expanduser()
+    claim = claim_run_dir(run_dir, unique=explicit is None, option="hydra.run.dir")
+    hydra_arguments = [
+        *flags,
+        *_without(overrides, RUN_DIR_KEYS),
+        f"hydra.run.dir={hydra_quote(str(claim.path))}",
+        NO_HYDRA_OUTPUT,
+    ]
+    return Launch(hydra_arguments=hydra_arguments, claim=claim)
+
+
+JOB_UNIQUE_KEYS = ("${hydra.job.num}", "${hydra.job.id}", "${hydra.job.override_dirname}")
+
+
+def check_sweep_subdir(composed: DictConfig, jobs: list[list[str]]) -> None:
+    """Each job needs its own new directory inside the sweep directory."""
+    sweep = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
+    assert isinstance(sweep, dict)
+    subdir = str(sweep.get("subdir"))
+    unique = any(key in subdir for key in JOB_UNIQUE_KEYS)
+    if not unique or subdir.startswith(("/", "~")) or ".." in Path(subdir).parts:
+        raise ConfigError(
+            f"hydra.sweep.subdir: {subdir!r} must give each job its own directory inside the "
+            "sweep directory, e.g. ${hydra.job.num} or ${hydra.job.override_dirname}"
+        )
+    if "override_dirname" in subdir:  # the values become path parts
+        for job in jobs:
+            if any(".." in Path(text).parts for text in job):
+                raise ConfigError(
+                    f"hydra.sweep.subdir: the job {' '.join(job)} would be written outside "
+                    "the sweep directory"
+                )
+
+
+def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
+    parsed = parse_overrides(overrides)
+    fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
+    composed = compose_config(fixed)
+    jobs = []
+    if str(composed.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        # A typo in one value refuses the sweep before any job runs; a job that fails
+        # while running (an env that cannot be made, divergence) fails on its own.
+        jobs = sweep_jobs(parsed)
+        for job in jobs:
+            try:
+                validate(_task_config(compose_config(job)))
+            except (RunnerError, HydraException, OmegaConfBaseException) as error:
+                raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
+    check_sweep_subdir(composed, jobs)
+    explicit = _override_of(parsed, "hydra.sweep.dir")
+    sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
+    claim = claim_run_dir(sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True)
+    hydra_arguments = [
+        *flags,
+        *_without(overrides, SWEEP_DIR_KEYS),
+        f"hydra.sweep.dir={hydra_quote(str(claim.path))}",
+        NO_HYDRA_OUTPUT,
+    ]
+    return Launch(hydra_arguments=hydra_arguments, claim=claim, sweep_dir=claim.path)
+
+
+def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -> Launch:
+    # Absolute: the resume command printed later must work from any directory.
+    run_dir = Path(resume_value).expanduser().absolute()
+    if not run_dir.is_dir():
+        raise ConfigError(f"resume: {run_dir} is not a directory")
+    if not (run_dir / SAVED_CONFIG).is_file():
+        raise ConfigError(f"resume: {run_dir} is not a run directory (no {SAVED_CONFIG})")
+    saved, saved_settings = load_saved_config(run_dir)
+    merged, changes = apply_resume_overrides(saved, saved_settings, overrides)
+    if show_config:
+        validate(merged)
+        print(OmegaConf.to_yaml(merged), end="")
+        return Launch()
+    lock = RunLock(run_dir).acquire()
+    try:
+        settings = _check_runnable(merged)
+        check_writable(run_dir)
+        if (run_dir / CHECKPOINT_DIR).is_dir():
+            check_writable(run_dir / CHECKPOINT_DIR)
+        check_resumable(run_dir)
+    except BaseException:
+        lock.release()
+        raise
+    plan = ResumePlan(run_dir, merged, settings, changes)
+    return Launch(resume=plan, resume_lock=lock)
+
+
+def _literal_resume_paths(arguments: list[str]) -> list[str]:
+    """`resume=<path>` takes the rest of the argument as a path, verbatim (spaces,
+    non-ASCII, quotes), so that the printed `rl-run resume=<shell-quoted path>` works.
+    A value already in Hydra quotes is left to Hydra."""
+    literal = []
+    for argument in arguments:
+        match = re.fullmatch(r"(\+{0,2}resume)=(.*)", argument, flags=re.DOTALL)
+        value = match.group(2) if match else ""
+        hydra_quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+        if match and value and value != "null" and not hydra_quoted:
+            argument = f"{match.group(1)}={hydra_quote(value)}"
+        literal.append(argument)
+    return literal
+
+
+def check_resumable(run_dir: Path) -> None:
+    """What a resume reads besides the checkpoint: its logs (rows past the checkpoint
+    are dropped) and, if the run got past its first checkpoint, a checkpoint."""
+    for name in (METRICS_FILE, EVALUATIONS_FILE):
+        try:
+            read_jsonl(run_dir / name)
+        except ValueError as error:
+            raise ConfigError(f"resume: {error}; repair or remove that line") from error
+    summary = read_summary(run_dir / SUMMARY_FILE) or {}
+    # These statuses are written at a checkpoint or after one.
+    checkpointed = summary.get("status") in ("running", "completed", "interrupted")
+    if checkpointed and not periodic_checkpoints(run_dir / CHECKPOINT_DIR):
+        raise ConfigError(
+            f"resume: {run_dir} was checkpointed at step {summary.get('env_steps')} "
+            f"(summary.json) but its {CHECKPOINT_DIR}/step_*.pt files are gone; restore them"
+        )
+
+
+def prepare_launch(arguments: list[str]) -> Launch:
+    """Check the command line completely; claim and lock the directory it writes to."""
+    arguments = _literal_resume_paths(arguments)
+    args = parse_command_line(arguments)
+    overrides: list[str] = args.overrides
+    parsed = parse_overrides(overrides)
+    if args.experimental_rerun is not None:
+        raise ConfigError("--experimental-rerun: not supported; continue a run with resume=DIR")
+    if _override_of(parsed, "hydra.mode") is not None:
+        raise ConfigError("hydra.mode: start a sweep with -m (--multirun)")
+    resume = _override_of(parsed, "resume")
+    if resume is not None and resume.value() is not None:
+        if args.multirun:
+            raise ConfigError("resume: continue runs one at a time (without -m/--multirun)")
+        if resume.is_sweep_override():
+            raise ConfigError("resume: give one run directory")
+        if args.cfg not in (None, "job") or args.help or args.info:
+            raise ConfigError("resume: only --cfg job can be combined with resume")
+        return prepare_resume(str(resume.value()), overrides, show_config=args.cfg == "job")
+    flags = _flags(arguments, overrides)
+    overrides = _integral_floats_as_ints(overrides)
+    if args.cfg == "job":  # the config a run would use, so it is checked like one
+        validate(_task_config(compose_config(overrides)))
+    if args.help or args.hydra_help or args.info or args.cfg or args.shell_completion:
+        # Hydra's own introspection writes nothing
+        return Launch(hydra_arguments=[*flags, *overrides], introspection=True)
+    if args.multirun:
+        return prepare_sweep(flags, overrides)
+    return prepare_fresh_run(flags, overrides)
