@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from rl_runner.errors import CheckpointError, StorageError
-from rl_runner.rundir import BEST_CHECKPOINT, io_reason, periodic_checkpoints
+from rl_runner.rundir import BEST_CHECKPOINT, atomic_file, io_reason, periodic_checkpoints
 
 FORMAT = "rl-runner-checkpoint/1"
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format
@@ -24,22 +24,16 @@ _PICKLE_PROTOCOL_2_PLUS = b"\x80"
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
+    with atomic_file(path, what="checkpoint ") as temporary, open(temporary, "wb") as handle:
+        try:
             torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as error:  # disk full, read-only, quota: the old files stay as they were
-        temporary.unlink(missing_ok=True)
-        raise StorageError(f"cannot write checkpoint {path}: {io_reason(error)}") from error
-    except RuntimeError as error:  # torch wraps write failures of its zip writer
-        temporary.unlink(missing_ok=True)
-        raise StorageError(
-            f"cannot write checkpoint {path}: the write stopped part-way, as on a full disk "
-            "or past a file size limit"
-        ) from error
+        except RuntimeError as error:  # torch wraps write failures of its zip writer
+            raise StorageError(
+                f"cannot write checkpoint {path}: the write stopped part-way, as on a full "
+                "disk or past a file size limit"
+            ) from error
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _foreign_format(path: Path) -> str | None:

@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,16 +107,30 @@ def discard_outputs(run_dir: Path) -> None:
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename: readers never see half a file.
-    Non-finite floats must already be replaced (strict JSON has no NaN)."""
+@contextlib.contextmanager
+def atomic_file(path: Path, what: str = "") -> Iterator[Path]:
+    """A temporary path beside `path` to write; renamed over `path` once written.
+
+    Readers never see half a file, and a failed write (a full disk, a kill) leaves
+    the old file as it was and no temporary behind. `what` ("checkpoint ") goes into
+    the error message.
+    """
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+        yield temporary
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {io_reason(error)}") from error
+        raise StorageError(f"cannot write {what}{path}: {io_reason(error)}") from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Non-finite floats must already be replaced (strict JSON has no NaN)."""
+    with atomic_file(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def check_writable(directory: Path) -> None:
@@ -163,13 +178,8 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
     if not path.exists():
         return
     kept = "".join(line for line, row in _parse_rows(path) if row["step"] <= last_step)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_file(path) as temporary:
         temporary.write_text(kept)
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {io_reason(error)}") from error
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:

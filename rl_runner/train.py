@@ -53,6 +53,7 @@ from rl_runner.rundir import (
     SAVED_CONFIG,
     SUMMARY_FILE,
     RunLock,
+    atomic_file,
     checkpoint_step,
     discard_outputs,
     holds_run,
@@ -145,14 +146,9 @@ def _record_job_failure(run_dir: Path, error: Exception) -> None:
 
 
 def save_yaml(config: Any, path: Path) -> None:
-    """Through a temporary file: a full disk never leaves a torn saved config."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
+    """Atomically: a full disk never leaves a torn saved config."""
+    with atomic_file(path) as temporary:
         OmegaConf.save(config, temporary)
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {error.strerror or error}") from error
 
 
 def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
