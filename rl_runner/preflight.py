@@ -163,14 +163,11 @@ def prepare_fresh_run(flags: list[str], overrides: list[str]) -> Launch:
     _check_runnable(_task_config(composed))
     explicit = _override_of(parse_overrides(overrides), "hydra.run.dir")
     run_dir = Path(str(composed.hydra.run.dir)).expanduser()
+    kept = _without(overrides, RUN_DIR_KEYS)
+    # Claimed last, and nothing that can fail after it: a failed start has no claim.
     claim = claim_run_dir(run_dir, unique=explicit is None, option="hydra.run.dir")
-    hydra_arguments = [
-        *flags,
-        *_without(overrides, RUN_DIR_KEYS),
-        f"hydra.run.dir={hydra_quote(str(claim.path))}",
-        NO_HYDRA_OUTPUT,
-    ]
-    return Launch(hydra_arguments=hydra_arguments, claim=claim)
+    location = f"hydra.run.dir={hydra_quote(str(claim.path))}"
+    return Launch(hydra_arguments=[*flags, *kept, location, NO_HYDRA_OUTPUT], claim=claim)
 
 
 JOB_UNIQUE_KEYS = ("${hydra.job.num}", "${hydra.job.id}", "${hydra.job.override_dirname}")
@@ -213,14 +210,11 @@ def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
     check_sweep_subdir(composed, jobs)
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
+    kept = _without(overrides, SWEEP_DIR_KEYS)
     claim = claim_run_dir(sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True)
-    hydra_arguments = [
-        *flags,
-        *_without(overrides, SWEEP_DIR_KEYS),
-        f"hydra.sweep.dir={hydra_quote(str(claim.path))}",
-        NO_HYDRA_OUTPUT,
-    ]
-    return Launch(hydra_arguments=hydra_arguments, claim=claim, sweep_dir=claim.path)
+    location = f"hydra.sweep.dir={hydra_quote(str(claim.path))}"
+    arguments = [*flags, *kept, location, NO_HYDRA_OUTPUT]
+    return Launch(hydra_arguments=arguments, claim=claim, sweep_dir=claim.path)
 
 
 def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -> Launch:

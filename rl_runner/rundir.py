@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rl_runner.errors import ConfigError, RunLocked, RunnerError, StorageError
+from rl_runner.errors import ConfigError, RunLocked, StorageError
 
 HYDRA_DIR = ".hydra"
 SAVED_CONFIG = Path(HYDRA_DIR) / "config.yaml"
@@ -72,10 +72,13 @@ def contains_runs(path: Path) -> bool:
     )
 
 
+def has_training_output(path: Path) -> bool:
+    return any((path / marker).exists() for marker in RUN_MARKERS)
+
+
 def holds_run(path: Path) -> bool:
     """A run started here: it saved its config (it is resumable) or wrote output."""
-    markers = (SAVED_CONFIG, *RUN_MARKERS)
-    return any((path / marker).exists() for marker in markers)
+    return (path / SAVED_CONFIG).exists() or has_training_output(path)
 
 
 def resume_command(run_dir: Path) -> str:
@@ -278,42 +281,52 @@ class ClaimedDir:
                     break
 
     def _nothing_trained(self) -> bool:
-        if not self.path.is_dir() or holds_run(self.path):
+        """No training output yet (a saved config alone is undone with the start)."""
+        if not self.path.is_dir() or has_training_output(self.path):
             return False
         added = [entry for entry in self.path.iterdir() if entry.name not in self.existing]
-        return not any(entry.is_dir() and holds_run(entry) for entry in added)
+        return not any(entry.is_dir() and has_training_output(entry) for entry in added)
 
 
-def _make_dirs(path: Path) -> list[Path]:
-    """`mkdir -p path` that returns the directories it created, outermost first."""
+def _make_dirs(path: Path, created: list[Path]) -> None:
+    """`mkdir -p path`, appending each directory it creates to `created` as it goes
+    (so an interruption half-way still knows what to undo)."""
     missing = []
     for candidate in [path, *path.parents]:
         if candidate.exists() or candidate.is_symlink():
             break
         missing.append(candidate)
-    created = []
     for directory in reversed(missing):
         try:
             directory.mkdir()
         except FileExistsError:
             continue  # made by a concurrent run a moment ago: not ours
         created.append(directory)
-    return created
 
 
-def _make_new_dir(path: Path, unique: bool) -> tuple[Path, bool]:
-    """Create `path` (or, if `unique`, the first free `<path>-2`, `-3`, ...).
-    Returns the directory and whether this call created it."""
+def _make_new_dir(path: Path, unique: bool, created: list[Path]) -> Path:
+    """Create `path` (or, if `unique`, the first free `<path>-2`, `-3`, ...); an
+    existing `path` is adopted when not `unique`."""
     candidate, counter = path, 1
     while True:
         try:
             candidate.mkdir()
-            return candidate, True
+            created.append(candidate)
+            return candidate
         except FileExistsError:
             if not unique:
-                return candidate, False
+                return candidate
             counter += 1
             candidate = path.with_name(f"{path.name}-{counter}")
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Undo `_make_dirs`/`_make_new_dir`: the directories are new, so a lock file in
+    one can only be this process's."""
+    for directory in reversed(created):
+        (directory / LOCK_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def claim_run_dir(path: Path, unique: bool, option: str, sweep: bool = False) -> ClaimedDir:
@@ -333,33 +346,37 @@ def claim_run_dir(path: Path, unique: bool, option: str, sweep: bool = False) ->
             f"{option}: the path is longer than {MAX_RUN_DIR_LENGTH} characters; "
             "the files of a run would not fit under the system's path limit"
         )
-    try:
-        created = _make_dirs(path.parent)
-        directory, made = _make_new_dir(path, unique)
-    except OSError as error:
-        raise ConfigError(f"{option}: cannot create {path} ({io_reason(error)})") from error
-    if made:
-        created.append(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"{option}: {directory} exists and is not a directory")
-    existing = {entry.name for entry in directory.iterdir()} - {LOCK_FILE}
-    try:
-        lock = RunLock(directory).acquire()
-    except RunnerError:
-        for made_dir in reversed(created):
-            with contextlib.suppress(OSError):
-                made_dir.rmdir()
+    created: list[Path] = []
+    try:  # any exit before the claim exists (Ctrl-C included) removes what was made
+        try:
+            _make_dirs(path.parent, created)
+            directory = _make_new_dir(path, unique, created)
+        except OSError as error:
+            raise ConfigError(f"{option}: cannot create {path} ({io_reason(error)})") from error
+        if not directory.is_dir():
+            raise ConfigError(f"{option}: {directory} exists and is not a directory")
+        existing = {entry.name for entry in directory.iterdir()} - {LOCK_FILE}
+        claim = ClaimedDir(directory, RunLock(directory).acquire(), created, existing)
+    except BaseException:
+        _remove_created(created)
         raise
-    claim = ClaimedDir(directory, lock, created, existing)
-    if sweep and existing:
+    try:
+        _check_claimed(claim, option, sweep)
+    except BaseException:
         claim.release(abandon=True)
+        raise
+    return claim
+
+
+def _check_claimed(claim: ClaimedDir, option: str, sweep: bool) -> None:
+    """Checks that need the lock (another process may be creating a run there)."""
+    directory, existing = claim.path, claim.existing
+    if sweep and existing:
         raise ConfigError(
             f"{option}: {directory} is not empty; a sweep writes its jobs into a new directory"
         )
     if holds_run(directory):
-        claim.release(abandon=True)
         raise ConfigError(
             f"{option}: {directory} already holds a run; continue it with "
             f"{resume_command(directory)} or choose another directory"
         )
-    return claim

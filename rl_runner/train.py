@@ -56,6 +56,7 @@ from rl_runner.rundir import (
     atomic_file,
     checkpoint_step,
     discard_outputs,
+    has_training_output,
     holds_run,
     periodic_checkpoints,
     read_summary,
@@ -324,17 +325,20 @@ def exit_for(error: RunnerError) -> NoReturn:
 
 
 def _interrupted_message(launch: Launch | None) -> str:
+    """What an interruption outside the training loop left (the claim is released,
+    and a start without training output undone, right after)."""
     run_dir = None
     if launch is not None and launch.resume is not None:
         run_dir = launch.resume.run_dir
     elif launch is not None and launch.claim is not None and launch.sweep_dir is None:
-        run_dir = launch.claim.path if holds_run(launch.claim.path) else None
+        run_dir = launch.claim.path if has_training_output(launch.claim.path) else None
     if run_dir is None:
         return "rl-run: interrupted before training started; nothing was kept"
-    return (
-        "rl-run: interrupted at once; the newest checkpoint is intact; "
-        f"continue with: {resume_command(run_dir)}"
-    )
+    if periodic_checkpoints(run_dir / CHECKPOINT_DIR):
+        kept = "the newest checkpoint is intact"
+    else:
+        kept = "no checkpoint yet, so it starts again from its saved config"
+    return f"rl-run: interrupted at once; {kept}; continue with: {resume_command(run_dir)}"
 
 
 def _log_thread_failure(args: threading.ExceptHookArgs) -> None:

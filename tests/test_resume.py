@@ -138,9 +138,8 @@ def test_ctrl_c_during_start_up_leaves_no_directory(tmp_path: Path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and stderr.count("\n") == 1
-    started = (
-        list((tmp_path / "outputs").rglob("step_*.pt")) if (tmp_path / "outputs").exists() else []
-    )
+    outputs = tmp_path / "outputs"
+    started = list(outputs.rglob("metrics.jsonl")) if outputs.exists() else []
     if not started:  # stopped before training: nothing of it stays
         assert not (tmp_path / "outputs").exists(), list((tmp_path / "outputs").rglob("*"))
         assert "before training started" in stderr
