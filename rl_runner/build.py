@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,14 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from rl_runner.agents.base import Agent
-from rl_runner.agents.dqn import DQN
-from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.checkpoint import Checkpointer
-from rl_runner.config.schema import DQNConfig, MLPConfig, ReplayConfig
 from rl_runner.config.settings import GROUPS, Settings
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.envs.factory import env_factory, make_env
+from rl_runner.envs.spaces import check_spaces
 from rl_runner.errors import ConfigError
 from rl_runner.evaluator import Evaluator
-from rl_runner.networks.mlp import mlp
+from rl_runner.registry import algorithm
 from rl_runner.rundir import CHECKPOINT_DIR
 from rl_runner.seeding import seed_global_rngs
 from rl_runner.trainer import Schedule, Trainer
@@ -44,62 +40,6 @@ def configure_torch(threads: int) -> None:
     torch.set_flush_denormal(True)
 
 
-# -- agents ---------------------------------------------------------------------
-def _flat_observation_size(space: gym.Space, settings: Settings) -> int:
-    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-        raise ConfigError(
-            f"network={settings.network.name} needs a flat Box observation space; "
-            f"env.id={settings.env.id} has {space}"
-        )
-    return int(space.shape[0])
-
-
-def check_dqn_spaces(
-    settings: Settings, observation_space: gym.Space, action_space: gym.Space
-) -> None:
-    if not isinstance(action_space, gym.spaces.Discrete):
-        raise ConfigError(
-            f"algo=dqn needs a discrete action space; env.id={settings.env.id} has {action_space}"
-        )
-    _flat_observation_size(observation_space, settings)
-
-
-def build_dqn(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
-    algo: DQNConfig = settings.algo
-    network: MLPConfig = settings.network
-    buffer: ReplayConfig = settings.buffer
-    check_dqn_spaces(settings, envs.observation_space, envs.action_space)
-    obs_size = _flat_observation_size(envs.observation_space, settings)
-    num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
-    q_network = mlp(obs_size, network.hidden_sizes, num_actions, network.activation.value)
-    replay = ReplayBuffer(
-        capacity=buffer.capacity,
-        obs_shape=(obs_size,),
-        obs_dtype=np.float32,
-        action_shape=(),
-        action_dtype=np.int64,
-        seed=settings.run.seed,
-        device=device,
-    )
-    return DQN(
-        algo,
-        q_network,
-        replay,
-        batch_size=buffer.batch_size,
-        num_actions=num_actions,
-        seed=settings.run.seed,
-        device=device,
-    )
-
-
-AGENT_BUILDERS: dict[str, Callable[[Settings, EnvBatch, torch.device], Agent]] = {
-    "dqn": build_dqn,
-}
-SPACE_CHECKS: dict[str, Callable[[Settings, gym.Space, gym.Space], None]] = {
-    "dqn": check_dqn_spaces,
-}
-
-
 def check_buildable(settings: Settings) -> None:
     """What only the environment can tell (can it be made, can the algorithm act in
     it) and the device, checked before a run directory is touched."""
@@ -111,7 +51,7 @@ def check_buildable(settings: Settings) -> None:
         )
     env = make_env(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
     try:
-        SPACE_CHECKS[settings.algo.name](settings, env.observation_space, env.action_space)
+        check_spaces(settings, env.observation_space, env.action_space)
         _check_memory(settings, env.observation_space)
     finally:
         env.close()
@@ -149,7 +89,7 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
     seed_global_rngs(run.seed)
     make_env = env_factory(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
     envs = EnvBatch(make_env, settings.env.num_envs, run.seed)
-    agent = AGENT_BUILDERS[settings.algo.name](settings, envs, device)
+    agent = algorithm(settings.algo.name).builder()(settings, envs, device)
     evaluator = Evaluator(make_env, run.eval.episodes, settings.eval_seed)
     schedule = Schedule(
         total_steps=run.trainer.total_steps,
@@ -176,7 +116,8 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
 
 
 def _config_markdown(settings: Settings) -> str:
-    tree = {"run": settings.run, **{group: getattr(settings, group) for group in GROUPS}}
+    groups = {group: getattr(settings, group) for group in GROUPS}
+    tree = {"run": settings.run, **{name: node for name, node in groups.items() if node}}
     yaml = OmegaConf.to_yaml(OmegaConf.structured(tree))
     # TensorBoard renders text as markdown; indenting keeps the YAML verbatim.
     return "\n".join("    " + line for line in yaml.splitlines())

@@ -7,6 +7,9 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from rl_runner.agents.base import Metrics
+from rl_runner.networks.flat import FlatParameters
+
 
 def make_optimizer(
     name: str,
@@ -42,3 +45,79 @@ def reapply_hyperparameters(
         group["weight_decay"] = weight_decay
         if "eps" in group:
             group["eps"] = eps
+
+
+def linear_schedule(start: float, end: float, duration: int, step: int) -> float:
+    """From start to end over `duration` steps, then end."""
+    return start + min(step / duration, 1.0) * (end - start)
+
+
+def mean_metrics(burst: list[Metrics]) -> Metrics:
+    """Each quantity's mean over a burst of gradient steps (a quantity some steps do
+    not report, like a delayed actor's loss, over the steps that do)."""
+    values: dict[str, list[torch.Tensor | float]] = {}
+    for metrics in burst:
+        for tag, value in metrics.items():
+            values.setdefault(tag, []).append(value)
+    return {
+        tag: torch.stack([torch.as_tensor(v) for v in items]).mean() if len(items) > 1 else items[0]
+        for tag, items in values.items()
+    }
+
+
+def optimise(
+    loss: torch.Tensor,
+    parameters: FlatParameters,
+    optimizer: torch.optim.Optimizer,
+    max_grad_norm: float | None = None,
+    clip_value: float | None = None,
+) -> None:
+    """One gradient step on flattened parameters (one kernel per operation), the
+    gradient first clipped element-wise to ±clip_value, then to norm max_grad_norm."""
+    parameters.zero_grad()
+    loss.backward()
+    if clip_value is not None:
+        parameters.clip_grad_value_(clip_value)
+    if max_grad_norm is not None:
+        parameters.clip_grad_norm_(max_grad_norm)
+    optimizer.step()
+
+
+class UpdateSchedule:
+    """When an off-policy agent acts at random and when it learns, in env steps:
+    random actions for the first `random_steps`; from `learning_starts` on (and once
+    the memory holds a batch), `gradient_steps` updates every `train_freq` steps."""
+
+    def __init__(
+        self, random_steps: int, learning_starts: int, train_freq: int, gradient_steps: int
+    ) -> None:
+        self.random_steps = random_steps
+        self.learning_starts = learning_starts
+        self.train_freq = train_freq
+        self.gradient_steps = gradient_steps
+        self.env_steps = 0
+        self.steps_since_train = 0
+
+    @property
+    def acting_randomly(self) -> bool:
+        return self.env_steps < self.random_steps
+
+    def observed(self, count: int) -> None:
+        self.env_steps += count
+        self.steps_since_train += count
+
+    def updates_due(self, stored: int, batch_size: int) -> int:
+        """Gradient steps to make now (0 or gradient_steps); call once per env step."""
+        if self.steps_since_train < self.train_freq:
+            return 0
+        self.steps_since_train = 0
+        if self.env_steps < self.learning_starts or stored < batch_size:
+            return 0
+        return self.gradient_steps
+
+    def state_dict(self) -> dict[str, int]:
+        return {"env_steps": self.env_steps, "steps_since_train": self.steps_since_train}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.env_steps = state["env_steps"]
+        self.steps_since_train = state["steps_since_train"]

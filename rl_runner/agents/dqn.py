@@ -22,17 +22,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from rl_runner.agents.base import Metrics
-from rl_runner.agents.common import make_optimizer, reapply_hyperparameters
+from rl_runner.agents.common import (
+    UpdateSchedule,
+    linear_schedule,
+    make_optimizer,
+    mean_metrics,
+    optimise,
+    reapply_hyperparameters,
+)
 from rl_runner.buffers.replay import ReplayBuffer
-from rl_runner.config.schema import DQNConfig, EpsilonSchedule, TDLoss
+from rl_runner.config.algorithms import DQNConfig, EpsilonSchedule, TDLoss
+from rl_runner.config.schema import MLPConfig, ReplayConfig
+from rl_runner.config.settings import Settings
+from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.spaces import flat_observation_size
+from rl_runner.errors import ConfigError
 from rl_runner.networks.flat import FlatParameters
-from rl_runner.networks.mlp import NumpyMLP
+from rl_runner.networks.mlp import NumpyMLP, mlp
 from rl_runner.seeding import generator_state, restore_generator_state
-
-
-def linear_schedule(start: float, end: float, duration: int, step: int) -> float:
-    """From start to end over `duration` steps, then end."""
-    return start + min(step / duration, 1.0) * (end - start)
 
 
 def learning_rate_at(config: DQNConfig, env_steps: int) -> float:
@@ -79,9 +86,10 @@ class DQN:
         self.batch_size = batch_size
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)  # exploration draws
-        self.env_steps = 0
+        self.schedule = UpdateSchedule(
+            config.random_steps, config.learning_starts, config.train_freq, config.gradient_steps
+        )
         self.updates = 0
-        self._steps_since_train = 0
         self._steps_since_target_update = 0
         self._loss = F.smooth_l1_loss if config.loss is TDLoss.huber else F.mse_loss
         # Built after flattening: the numpy views must see the flat buffer.
@@ -92,7 +100,7 @@ class DQN:
         count = len(obs)
         if not explore:
             return self._greedy(obs)
-        if self.env_steps < self.config.random_steps:
+        if self.schedule.acting_randomly:
             return self.rng.integers(self.num_actions, size=count)
         explore_mask = self.rng.random(count) < epsilon_at(self.config, self.env_steps)
         if explore_mask.all():  # skip the network when every action is random
@@ -122,20 +130,21 @@ class DQN:
         truncated: np.ndarray,
     ) -> None:
         self.buffer.add(obs, actions, rewards, next_obs, terminated)
-        self.env_steps += len(obs)
-        self._steps_since_train += len(obs)
+        self.schedule.observed(len(obs))
         self._steps_since_target_update += len(obs)
+
+    @property
+    def env_steps(self) -> int:
+        return self.schedule.env_steps
 
     def update(self) -> Metrics:
         config = self.config
         metrics: Metrics = {}
-        if self._steps_since_train >= config.train_freq:
-            self._steps_since_train = 0
-            if self.env_steps >= config.learning_starts and len(self.buffer) >= self.batch_size:
-                for group in self.optimizer.param_groups:
-                    group["lr"] = learning_rate_at(config, self.env_steps)
-                for _ in range(config.gradient_steps):
-                    metrics = self._gradient_step()
+        due = self.schedule.updates_due(len(self.buffer), self.batch_size)
+        if due:
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate_at(config, self.env_steps)
+            metrics = mean_metrics([self._gradient_step() for _ in range(due)])
         if self._steps_since_target_update >= config.target_update_every:
             self._steps_since_target_update = 0
             self._target.update_towards(self._online, config.target_tau)
@@ -154,13 +163,7 @@ class DQN:
             td_target = batch.rewards + config.gamma * (1.0 - batch.terminated) * next_q
         q = self.q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         loss = self._loss(q, td_target)
-        self._online.zero_grad()
-        loss.backward()
-        if config.grad_clip_value is not None:
-            self._online.clip_grad_value_(config.grad_clip_value)
-        if config.max_grad_norm is not None:
-            self._online.clip_grad_norm_(config.max_grad_norm)
-        self.optimizer.step()
+        optimise(loss, self._online, self.optimizer, config.max_grad_norm, config.grad_clip_value)
         self.updates += 1
         return {"loss/td": loss.detach(), "train/q_mean": q.detach().mean()}
 
@@ -182,9 +185,8 @@ class DQN:
             "optimizer": self.optimizer.state_dict(),
             "rng": generator_state(self.rng),
             "counters": {
-                "env_steps": self.env_steps,
+                **self.schedule.state_dict(),
                 "updates": self.updates,
-                "steps_since_train": self._steps_since_train,
                 "steps_since_target_update": self._steps_since_target_update,
             },
         }
@@ -199,9 +201,36 @@ class DQN:
         reapply_hyperparameters(self.optimizer, self.config.weight_decay, self.config.adam_eps)
         restore_generator_state(self.rng, state["rng"])
         counters = state["counters"]
-        self.env_steps = counters["env_steps"]
+        self.schedule.load_state_dict(counters)
         self.updates = counters["updates"]
-        self._steps_since_train = counters["steps_since_train"]
         self._steps_since_target_update = counters["steps_since_target_update"]
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
+
+
+def build(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
+    network: MLPConfig = settings.network
+    buffer: ReplayConfig = settings.buffer
+    if network.critic_action_layer != 0:
+        raise ConfigError("network.critic_action_layer: applies to actor-critic algorithms only")
+    obs_size = flat_observation_size(settings, envs.observation_space)
+    num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
+    q_network = mlp(obs_size, network.hidden_sizes, num_actions, network.activation.value)
+    replay = ReplayBuffer(
+        capacity=buffer.capacity,
+        obs_shape=(obs_size,),
+        obs_dtype=np.float32,
+        action_shape=(),
+        action_dtype=np.int64,
+        seed=settings.run.seed,
+        device=device,
+    )
+    return DQN(
+        settings.algo,
+        q_network,
+        replay,
+        batch_size=buffer.batch_size,
+        num_actions=num_actions,
+        seed=settings.run.seed,
+        device=device,
+    )

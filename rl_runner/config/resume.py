@@ -33,6 +33,7 @@ CHANGEABLE_KEYS = ("device", "threads")
 FIXED_KEYS = {
     "algo.optimizer": "the checkpoint holds that optimiser's state",
     "algo.amsgrad": "the checkpoint holds the optimiser's state without or with its extra moments",
+    "algo.alpha": "a learnt temperature and a fixed one keep different state in the checkpoint",
 }
 FIXED_REASONS = {
     "env": "it shapes the training environments the checkpoint restores",
@@ -71,9 +72,10 @@ def _schema_tree(settings: Settings) -> dict[str, Any]:
     assert isinstance(run, dict)
     tree = {str(key): value for key, value in run.items()}
     for group in GROUPS:
-        tree[group] = OmegaConf.to_container(
-            OmegaConf.structured(getattr(settings, group)), enum_to_str=True
-        )
+        if getattr(settings, group) is not None:  # groups the algorithm reads
+            tree[group] = OmegaConf.to_container(
+                OmegaConf.structured(getattr(settings, group)), enum_to_str=True
+            )
     return tree
 
 

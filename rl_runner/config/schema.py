@@ -25,21 +25,19 @@ def require(condition: bool, field_name: str, message: str) -> None:
         raise ConfigError(f"{field_name}: {message}")
 
 
+def require_positive(value: float, field_name: str) -> None:
+    require(0 < value < math.inf, field_name, f"must be finite and > 0, got {value}")
+
+
+def require_non_negative(value: float, field_name: str) -> None:
+    require(0 <= value < math.inf, field_name, f"must be finite and >= 0, got {value}")
+
+
 class Optimizer(str, Enum):
     adam = "adam"
     adamw = "adamw"
     rmsprop = "rmsprop"
     sgd = "sgd"
-
-
-class TDLoss(str, Enum):
-    huber = "huber"
-    mse = "mse"
-
-
-class EpsilonSchedule(str, Enum):
-    linear = "linear"
-    exponential = "exponential"
 
 
 class Activation(str, Enum):
@@ -48,89 +46,6 @@ class Activation(str, Enum):
     elu = "elu"
     gelu = "gelu"
     silu = "silu"
-
-
-@dataclass
-class EpsilonConfig:
-    """Exploration rate as a function of environment steps."""
-
-    schedule: EpsilonSchedule = EpsilonSchedule.linear
-    start: float = 1.0
-    end: float = 0.05
-    # linear: steps to go from start to end; exponential: the e-folding time.
-    decay_steps: int = 10_000
-
-    def __post_init__(self) -> None:
-        require(0.0 <= self.end <= 1.0, "algo.epsilon.end", "must be in [0, 1]")
-        require(0.0 <= self.start <= 1.0, "algo.epsilon.start", "must be in [0, 1]")
-        require(self.decay_steps > 0, "algo.epsilon.decay_steps", "must be > 0")
-
-
-@dataclass
-class DQNConfig:
-    """Deep Q-Network (Mnih et al. 2015) with the usual knobs."""
-
-    name: str = "dqn"
-    lr: float = 1e-4
-    # linear learning-rate decay from lr to lr_end over lr_decay_steps env steps,
-    # then constant; null keeps lr constant
-    lr_end: float = 0.0
-    lr_decay_steps: int | None = None
-    optimizer: Optimizer = Optimizer.adam
-    amsgrad: bool = False  # Adam/AdamW only
-    weight_decay: float = 0.0
-    adam_eps: float = 1e-8
-    gamma: float = 0.99
-    # env steps of uniformly random actions before the Q-network picks actions
-    random_steps: int = 0
-    # env steps collected before the first gradient update
-    learning_starts: int = 1000
-    # gradient_steps updates are made every train_freq env steps
-    train_freq: int = 1
-    gradient_steps: int = 1
-    # every target_update_every env steps: target <- tau*online + (1-tau)*target
-    # (tau = 1 is a hard copy)
-    target_update_every: int = 1
-    target_tau: float = 1.0
-    epsilon: EpsilonConfig = field(default_factory=EpsilonConfig)
-    loss: TDLoss = TDLoss.huber
-    double_dqn: bool = False
-    # gradient clipping; null disables each
-    max_grad_norm: float | None = 10.0
-    grad_clip_value: float | None = None
-
-    def __post_init__(self) -> None:
-        require(0 < self.lr < math.inf, "algo.lr", f"must be finite and > 0, got {self.lr}")
-        require(
-            0 <= self.lr_end < math.inf, "algo.lr_end", f"must be finite, >= 0, got {self.lr_end}"
-        )
-        require(
-            0 <= self.weight_decay < math.inf,
-            "algo.weight_decay",
-            f"must be finite and >= 0, got {self.weight_decay}",
-        )
-        require(
-            0 < self.adam_eps < math.inf,
-            "algo.adam_eps",
-            f"must be finite and > 0, got {self.adam_eps}",
-        )
-        require(
-            self.lr_decay_steps is None or self.lr_decay_steps > 0,
-            "algo.lr_decay_steps",
-            "must be > 0 or null",
-        )
-        require(0.0 <= self.gamma <= 1.0, "algo.gamma", f"must be in [0, 1], got {self.gamma}")
-        require(self.train_freq >= 1, "algo.train_freq", "must be >= 1")
-        require(self.gradient_steps >= 1, "algo.gradient_steps", "must be >= 1")
-        require(self.target_update_every >= 1, "algo.target_update_every", "must be >= 1")
-        require(0.0 < self.target_tau <= 1.0, "algo.target_tau", "must be in (0, 1]")
-        require(self.learning_starts >= 0, "algo.learning_starts", "must be >= 0")
-        require(self.random_steps >= 0, "algo.random_steps", "must be >= 0")
-        for name in ("max_grad_norm", "grad_clip_value"):
-            value = getattr(self, name)
-            require(
-                value is None or 0 < value < math.inf, f"algo.{name}", "must be finite, > 0 or null"
-            )
 
 
 @dataclass
@@ -154,17 +69,27 @@ class EnvConfig:
 
 @dataclass
 class MLPConfig:
-    """Fully connected network."""
+    """Fully connected networks: the Q-network, or the actor and each critic."""
 
     name: str = "mlp"
     hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
     activation: Activation = Activation.relu
+    # Actor-critic only: the hidden layer whose input the action joins. 0 feeds
+    # (observation, action) to the first layer; 1 is the DDPG paper's critic, where the
+    # action joins the first hidden layer's output.
+    critic_action_layer: int = 0
 
     def __post_init__(self) -> None:
         require(
             all(size > 0 for size in self.hidden_sizes),
             "network.hidden_sizes",
             f"sizes must be > 0, got {list(self.hidden_sizes)}",
+        )
+        require(
+            self.critic_action_layer == 0 or 0 < self.critic_action_layer < len(self.hidden_sizes),
+            "network.critic_action_layer",
+            f"must be in [0, {max(len(self.hidden_sizes) - 1, 0)}] for "
+            f"{len(self.hidden_sizes)} hidden layers, got {self.critic_action_layer}",
         )
 
 
@@ -215,6 +140,9 @@ class EvalConfig:
 class CheckpointConfig:
     every: int = 10_000  # env steps between checkpoints (and one at the end)
     keep_last: int = 2  # periodic checkpoints kept; best.pt is kept besides
+    # the replay memory in the newest periodic checkpoint (older ones and best.pt never
+    # hold it); false saves disk, and a resume then refills an empty memory (not exact)
+    replay: bool = True
 
     def __post_init__(self) -> None:
         require(self.every >= 1, "checkpoint.every", "must be >= 1")
@@ -247,23 +175,7 @@ class RunConfig:
         require(0 <= self.seed < 2**32, "seed", f"must be in [0, 2**32), got {self.seed}")
 
 
-# Schema of each group option, keyed by the option's `name` field. Every env option
-# shares EnvConfig, so env names are free labels.
-OPTION_SCHEMAS: dict[str, dict[str, type]] = {
-    "algo": {"dqn": DQNConfig},
-    "network": {"mlp": MLPConfig},
-    "buffer": {"replay": ReplayConfig},
-}
-
-
-def schema_for(group: str, option_name: str) -> type:
-    """The dataclass that validates option `option_name` of `group`."""
-    if group == "env":
-        return EnvConfig
-    known = OPTION_SCHEMAS[group]
-    require(
-        option_name in known,
-        f"{group}.name",
-        f"unknown {group} {option_name!r} (known: {', '.join(sorted(known))})",
-    )
-    return known[option_name]
+# Options of the network and buffer groups, by their `name` field. Every env option
+# shares EnvConfig (env names are free labels); algorithms are in rl_runner/registry.py.
+NETWORK_SCHEMAS: dict[str, type] = {"mlp": MLPConfig, "ddpg_paper": MLPConfig}
+BUFFER_SCHEMAS: dict[str, type] = {"replay": ReplayConfig}

@@ -14,8 +14,15 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rl_runner.config.schema import EnvConfig, RunConfig, require, schema_for
+from rl_runner.config.schema import (
+    BUFFER_SCHEMAS,
+    NETWORK_SCHEMAS,
+    EnvConfig,
+    RunConfig,
+    require,
+)
 from rl_runner.errors import ConfigError
+from rl_runner.registry import algorithm
 
 GROUPS = ("algo", "env", "network", "buffer")
 SEED_LIMIT = 2**32  # numpy's and Gymnasium's seeds are unsigned 32-bit
@@ -29,8 +36,8 @@ class Settings:
     run: RunConfig
     algo: Any
     env: EnvConfig
-    network: Any
-    buffer: Any
+    network: Any  # None for an algorithm that declares no network group
+    buffer: Any  # None for an algorithm that declares no buffer group
 
     @property
     def eval_seed(self) -> int:
@@ -56,10 +63,34 @@ def _to_schema(schema: type, node: Any, prefix: str) -> Any:
         raise ConfigError(f"{key}: {message}") from None
 
 
+def schema_for(group: str, option_name: str) -> type:
+    """The dataclass that validates option `option_name` of `group`."""
+    if group == "env":
+        return EnvConfig
+    if group == "algo":
+        return algorithm(option_name).schema
+    known = NETWORK_SCHEMAS if group == "network" else BUFFER_SCHEMAS
+    require(
+        option_name in known,
+        f"{group}.name",
+        f"unknown {group} {option_name!r} (known: {', '.join(sorted(known))})",
+    )
+    return known[option_name]
+
+
+def groups_of(algo_name: str) -> tuple[str, ...]:
+    """The groups a run of `algo_name` reads: algo, env and those it declares."""
+    return ("algo", "env", *algorithm(algo_name).groups)
+
+
 def validate(cfg: DictConfig) -> Settings:
-    """Every section checked against its schema, then the settings checked together."""
-    groups = {}
-    for group in GROUPS:
+    """Every section checked against its schema, then the settings checked together.
+    Groups the algorithm does not declare are left out (None)."""
+    algo_node = cfg.get("algo")
+    algo_name = algo_node.get("name") if isinstance(algo_node, DictConfig) else None
+    used = groups_of(str(algo_name)) if algo_name else GROUPS
+    groups: dict[str, Any] = dict.fromkeys(GROUPS)
+    for group in used:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "name" not in node:
             raise ConfigError(f"{group}: missing config group (choose an option: {group}=...)")

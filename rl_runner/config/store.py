@@ -11,7 +11,8 @@ import re
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rl_runner.config.schema import OPTION_SCHEMAS, EnvConfig, RunConfig
+from rl_runner.config.schema import BUFFER_SCHEMAS, NETWORK_SCHEMAS, EnvConfig, RunConfig
+from rl_runner.registry import ALGORITHMS
 
 
 def path_label(text: str) -> str:
@@ -29,7 +30,12 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(name="run_schema", node=RunConfig)
     store.store(group="schema/env", name="env", node=EnvConfig)
-    for group, options in OPTION_SCHEMAS.items():
-        for option_name, schema in options.items():
+    options = {
+        "algo": {name: entry.schema for name, entry in ALGORITHMS.items()},
+        "network": NETWORK_SCHEMAS,
+        "buffer": BUFFER_SCHEMAS,
+    }
+    for group, schemas in options.items():
+        for option_name, schema in schemas.items():
             store.store(group=f"schema/{group}", name=option_name, node=schema)
     OmegaConf.register_new_resolver("env_label", env_label, replace=True)

@@ -1,0 +1,226 @@
+"""Typed schemas of the algorithms (the `algo` group), one dataclass each.
+
+Every field says what it is; `__post_init__` refuses values no run could use. The
+registry (`rl_runner/registry.py`) pairs each schema with its agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from rl_runner.config.schema import (
+    Optimizer,
+    require,
+    require_non_negative,
+    require_positive,
+)
+
+
+class TDLoss(str, Enum):
+    huber = "huber"
+    mse = "mse"
+
+
+class EpsilonSchedule(str, Enum):
+    linear = "linear"
+    exponential = "exponential"
+
+
+def _check_update_schedule(
+    random_steps: int, learning_starts: int, train_freq: int, gradient_steps: int
+) -> None:
+    require(random_steps >= 0, "algo.random_steps", "must be >= 0")
+    require(learning_starts >= 0, "algo.learning_starts", "must be >= 0")
+    require(train_freq >= 1, "algo.train_freq", "must be >= 1")
+    require(gradient_steps >= 1, "algo.gradient_steps", "must be >= 1")
+
+
+def _check_optional_positive(value: float | None, field_name: str) -> None:
+    require(value is None or 0 < value < float("inf"), field_name, "must be finite, > 0 or null")
+
+
+def _check_gamma(gamma: float) -> None:
+    require(0.0 <= gamma <= 1.0, "algo.gamma", f"must be in [0, 1], got {gamma}")
+
+
+@dataclass
+class EpsilonConfig:
+    """Exploration rate as a function of environment steps."""
+
+    schedule: EpsilonSchedule = EpsilonSchedule.linear
+    start: float = 1.0
+    end: float = 0.05
+    # linear: steps to go from start to end; exponential: the e-folding time.
+    decay_steps: int = 10_000
+
+    def __post_init__(self) -> None:
+        require(0.0 <= self.end <= 1.0, "algo.epsilon.end", "must be in [0, 1]")
+        require(0.0 <= self.start <= 1.0, "algo.epsilon.start", "must be in [0, 1]")
+        require(self.decay_steps > 0, "algo.epsilon.decay_steps", "must be > 0")
+
+
+@dataclass
+class DQNConfig:
+    """Deep Q-Network (Mnih et al. 2015) with the usual knobs."""
+
+    name: str = "dqn"
+    lr: float = 1e-4
+    # linear learning-rate decay from lr to lr_end over lr_decay_steps env steps,
+    # then constant; null keeps lr constant
+    lr_end: float = 0.0
+    lr_decay_steps: int | None = None
+    optimizer: Optimizer = Optimizer.adam
+    amsgrad: bool = False  # Adam/AdamW only
+    weight_decay: float = 0.0
+    adam_eps: float = 1e-8
+    gamma: float = 0.99
+    # env steps of uniformly random actions before the Q-network picks actions
+    random_steps: int = 0
+    # env steps collected before the first gradient update
+    learning_starts: int = 1000
+    # gradient_steps updates are made every train_freq env steps
+    train_freq: int = 1
+    gradient_steps: int = 1
+    # every target_update_every env steps: target <- tau*online + (1-tau)*target
+    # (tau = 1 is a hard copy)
+    target_update_every: int = 1
+    target_tau: float = 1.0
+    epsilon: EpsilonConfig = field(default_factory=EpsilonConfig)
+    loss: TDLoss = TDLoss.huber
+    double_dqn: bool = False
+    # gradient clipping; null disables each
+    max_grad_norm: float | None = 10.0
+    grad_clip_value: float | None = None
+
+    def __post_init__(self) -> None:
+        require_positive(self.lr, "algo.lr")
+        require_non_negative(self.lr_end, "algo.lr_end")
+        require_non_negative(self.weight_decay, "algo.weight_decay")
+        require_positive(self.adam_eps, "algo.adam_eps")
+        require(
+            self.lr_decay_steps is None or self.lr_decay_steps > 0,
+            "algo.lr_decay_steps",
+            "must be > 0 or null",
+        )
+        _check_gamma(self.gamma)
+        _check_update_schedule(
+            self.random_steps, self.learning_starts, self.train_freq, self.gradient_steps
+        )
+        require(self.target_update_every >= 1, "algo.target_update_every", "must be >= 1")
+        require(0.0 < self.target_tau <= 1.0, "algo.target_tau", "must be in (0, 1]")
+        _check_optional_positive(self.max_grad_norm, "algo.max_grad_norm")
+        _check_optional_positive(self.grad_clip_value, "algo.grad_clip_value")
+
+
+@dataclass
+class ActorCriticConfig:
+    """What DDPG, TD3 and SAC share: an off-policy actor and critic on a replay memory.
+
+    Actions are learnt in [-1, 1] per dimension and scaled to the env's bounds, so
+    every noise scale below is a fraction of each dimension's half-range.
+    """
+
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    optimizer: Optimizer = Optimizer.adam
+    amsgrad: bool = False  # Adam/AdamW only
+    actor_weight_decay: float = 0.0
+    critic_weight_decay: float = 0.0
+    adam_eps: float = 1e-8
+    gamma: float = 0.99
+    tau: float = 0.005  # target <- tau * online + (1 - tau) * target after each update
+    # env steps of uniformly random actions (from the agent's own generator) first
+    random_steps: int = 25_000
+    # env steps collected before the first gradient update (the presets make it
+    # ${.random_steps}: learning starts when the random phase ends)
+    learning_starts: int = 25_000
+    # gradient_steps updates every train_freq env steps
+    train_freq: int = 1
+    gradient_steps: int = 1
+    max_grad_norm: float | None = None  # clip each network's gradient norm; null: no clip
+
+    def __post_init__(self) -> None:
+        require_positive(self.actor_lr, "algo.actor_lr")
+        require_positive(self.critic_lr, "algo.critic_lr")
+        require_non_negative(self.actor_weight_decay, "algo.actor_weight_decay")
+        require_non_negative(self.critic_weight_decay, "algo.critic_weight_decay")
+        require_positive(self.adam_eps, "algo.adam_eps")
+        _check_gamma(self.gamma)
+        require(0.0 < self.tau <= 1.0, "algo.tau", f"must be in (0, 1], got {self.tau}")
+        _check_update_schedule(
+            self.random_steps, self.learning_starts, self.train_freq, self.gradient_steps
+        )
+        _check_optional_positive(self.max_grad_norm, "algo.max_grad_norm")
+
+
+@dataclass
+class DDPGConfig(ActorCriticConfig):
+    """DDPG (Lillicrap et al., 2016) as in Fujimoto's reference code: one critic,
+    Gaussian exploration noise, soft target updates after every gradient step."""
+
+    name: str = "ddpg"
+    exploration_noise: float = 0.1  # std of the Gaussian added to the actor's action
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_non_negative(self.exploration_noise, "algo.exploration_noise")
+
+
+@dataclass
+class TD3Config(ActorCriticConfig):
+    """TD3 (Fujimoto et al., 2018): twin critics, target policy smoothing, delayed
+    actor and target updates. Defaults as the paper and CleanRL."""
+
+    name: str = "td3"
+    exploration_noise: float = 0.1  # std of the Gaussian added to the actor's action
+    policy_noise: float = 0.2  # std of the target policy smoothing noise
+    noise_clip: float = 0.5  # the smoothing noise is clipped to [-noise_clip, noise_clip]
+    policy_delay: int = 2  # critic updates per actor (and target) update
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_non_negative(self.exploration_noise, "algo.exploration_noise")
+        require_non_negative(self.policy_noise, "algo.policy_noise")
+        require_non_negative(self.noise_clip, "algo.noise_clip")
+        require(self.policy_delay >= 1, "algo.policy_delay", "must be >= 1")
+
+
+@dataclass
+class SACConfig(ActorCriticConfig):
+    """SAC (Haarnoja et al., 2018, with automatic temperature): squashed-Gaussian
+    actor, twin critics, entropy bonus. Defaults as Stable-Baselines3 and CleanRL."""
+
+    name: str = "sac"
+    random_steps: int = 5_000
+    learning_starts: int = 5_000
+    # the entropy temperature; null learns it towards target_entropy
+    alpha: float | None = None
+    alpha_init: float = 1.0  # the learnt temperature's starting value
+    alpha_lr: float = 3e-4
+    target_entropy: float | None = None  # null: -(action dimensions)
+    # critic updates per actor and temperature update
+    policy_delay: int = 1
+    log_std_min: float = -20.0  # the actor's log standard deviation is clamped to these
+    log_std_max: float = 2.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            self.alpha is None or 0 <= self.alpha < float("inf"),
+            "algo.alpha",
+            "must be finite, >= 0 or null (learnt)",
+        )
+        require_positive(self.alpha_init, "algo.alpha_init")
+        require_positive(self.alpha_lr, "algo.alpha_lr")
+        require(
+            self.target_entropy is None or abs(self.target_entropy) < float("inf"),
+            "algo.target_entropy",
+            "must be finite or null",
+        )
+        require(self.policy_delay >= 1, "algo.policy_delay", "must be >= 1")
+        require(
+            self.log_std_min < self.log_std_max,
+            "algo.log_std_min",
+            f"must be below algo.log_std_max {self.log_std_max}",
+        )

@@ -1,0 +1,52 @@
+"""Whether an algorithm can act in an environment, checked before anything is built."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from rl_runner.config.settings import Settings
+from rl_runner.errors import ConfigError
+from rl_runner.registry import algorithm
+
+
+def flat_observation_size(settings: Settings, space: gym.Space) -> int:
+    """The input width of an MLP agent, refusing observations an MLP cannot read."""
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ConfigError(
+            f"network={settings.network.name} needs a flat Box observation space; "
+            f"env.id={settings.env.id} has {space}"
+        )
+    return int(space.shape[0])
+
+
+def check_spaces(settings: Settings, observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Can the algorithm act in this env at all: one line naming the mismatch if not."""
+    name, env_id = settings.algo.name, settings.env.id
+    entry = algorithm(name)
+    if entry.actions == "discrete" and not isinstance(action_space, gym.spaces.Discrete):
+        raise ConfigError(
+            f"algo={name} needs a discrete action space; env.id={env_id} has {action_space} "
+            "(continuous actions: algo=ddpg, td3 or sac)"
+        )
+    if entry.actions == "box":
+        check_continuous_actions(name, env_id, action_space)
+    if "network" in entry.groups:
+        flat_observation_size(settings, observation_space)
+
+
+def check_continuous_actions(name: str, env_id: str, space: gym.Space) -> None:
+    if not isinstance(space, gym.spaces.Box):
+        raise ConfigError(
+            f"algo={name} needs a continuous (Box) action space; env.id={env_id} has {space} "
+            "(discrete actions: algo=dqn)"
+        )
+    if len(space.shape) != 1:
+        raise ConfigError(
+            f"algo={name} needs a flat Box action space; env.id={env_id} has shape {space.shape}"
+        )
+    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+        raise ConfigError(
+            f"algo={name} scales its [-1, 1] actions to the env's bounds, which must be finite; "
+            f"env.id={env_id} has low={space.low.tolist()} high={space.high.tolist()}"
+        )
