@@ -9,11 +9,9 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from hydra import compose, initialize_config_module
 
 from rl_runner.build import build_trainer
-from rl_runner.config.settings import validate
-from rl_runner.config.store import register_schemas
+from rl_runner.config.compose import compose_settings
 from rl_runner.rundir import EVALUATIONS_FILE, read_jsonl
 
 
@@ -21,11 +19,8 @@ def train_ours(overrides: list[str]) -> tuple[float, dict, object, list[dict]]:
     """Train with `rl-run`'s config and trainer.
 
     Returns (training seconds, summary, agent, evaluation rows)."""
-    register_schemas()
-    with initialize_config_module("rl_runner.configs", version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = build_trainer(validate(cfg), Path(run_dir), checkpoint=None)
+        trainer = build_trainer(compose_settings(overrides), Path(run_dir), checkpoint=None)
         started = time.perf_counter()
         summary = trainer.run()
         seconds = time.perf_counter() - started

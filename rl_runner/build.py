@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,11 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from rl_runner.checkpoint import Checkpointer
+from rl_runner.checkpoint import Checkpointer, holds_replay
 from rl_runner.config.settings import GROUPS, Settings
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.envs.factory import env_factory, make_env
+from rl_runner.envs.snapshot import env_state
 from rl_runner.envs.spaces import check_spaces
 from rl_runner.errors import ConfigError
 from rl_runner.evaluator import Evaluator
@@ -22,6 +24,8 @@ from rl_runner.registry import algorithm
 from rl_runner.rundir import CHECKPOINT_DIR
 from rl_runner.seeding import seed_global_rngs
 from rl_runner.trainer import Schedule, Trainer
+
+log = logging.getLogger("rl_runner")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,7 +46,8 @@ def configure_torch(threads: int) -> None:
 
 def check_buildable(settings: Settings) -> None:
     """What only the environment can tell (can it be made, can the algorithm act in
-    it) and the device, checked before a run directory is touched."""
+    it, can its state be checkpointed) and the device, checked before a run directory
+    is touched."""
     resolve_device(settings.run.device)
     cpus = os.cpu_count() or 1
     if settings.run.threads > cpus:
@@ -53,6 +58,8 @@ def check_buildable(settings: Settings) -> None:
     try:
         check_spaces(settings, env.observation_space, env.action_space)
         _check_memory(settings, env.observation_space)
+        env.reset(seed=settings.run.seed)
+        env_state(env)  # raises for state a checkpoint could not capture
     finally:
         env.close()
 
@@ -89,7 +96,8 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
     seed_global_rngs(run.seed)
     make_env = env_factory(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
     envs = EnvBatch(make_env, settings.env.num_envs, run.seed)
-    agent = algorithm(settings.algo.name).builder()(settings, envs, device)
+    entry = algorithm(settings.algo.name)
+    agent = entry.builder()(settings, envs, device)
     evaluator = Evaluator(make_env, run.eval.episodes, settings.eval_seed)
     schedule = Schedule(
         total_steps=run.trainer.total_steps,
@@ -97,10 +105,18 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
         stop_at_eval_return=run.trainer.stop_at_eval_return,
         eval_every=run.eval.every,
         checkpoint_every=run.checkpoint.every,
+        checkpoint_replay=run.checkpoint.replay,
     )
     checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, run.checkpoint.keep_last)
     trainer = Trainer(
-        agent, envs, evaluator, checkpointer, schedule, run_dir, _config_markdown(settings)
+        agent,
+        envs,
+        evaluator,
+        checkpointer,
+        schedule,
+        run_dir,
+        _config_markdown(settings),
+        learning_rate_keys=entry.learning_rates,
     )
     if checkpoint is not None:
         try:
@@ -112,6 +128,12 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
             raise ConfigError(
                 f"resume: the checkpoint does not fit this config ({detail})"
             ) from err
+        if not holds_replay(checkpoint):
+            log.warning(
+                "resume: the checkpoint holds no replay memory (checkpoint.replay=false, or "
+                "not the newest checkpoint); training continues with an empty memory, so it "
+                "is not the exact continuation of the run"
+            )
     return trainer
 
 

@@ -8,6 +8,7 @@ a torn file, nor replaces a good one) and read back with
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from pathlib import Path
@@ -19,6 +20,7 @@ from rl_runner.errors import CheckpointError, StorageError
 from rl_runner.rundir import BEST_CHECKPOINT, atomic_file, io_reason, periodic_checkpoints
 
 FORMAT = "rl-runner-checkpoint/1"
+REPLAY_KEY = "replay"  # the agent's replay memory inside a checkpoint's "agent" part
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format
 _PICKLE_PROTOCOL_2_PLUS = b"\x80"
 
@@ -68,18 +70,55 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+def holds_replay(state: dict[str, Any]) -> bool:
+    agent = state.get("agent")
+    return isinstance(agent, dict) and REPLAY_KEY in agent
+
+
+def without_replay(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's content minus the agent's replay memory (shared, not copied)."""
+    agent = {key: value for key, value in state["agent"].items() if key != REPLAY_KEY}
+    return {**state, "agent": agent}
+
+
 class Checkpointer:
+    """Periodic checkpoints `step_N.pt` (the last `keep_last`) and `best.pt`.
+
+    Only the newest periodic checkpoint holds the replay memory (a million MuJoCo
+    transitions are hundreds of MB): when a new one is written, the one before it is
+    rewritten without. Older checkpoints and best.pt hold networks, optimisers, RNGs
+    and counters; a resume from one starts with an empty memory.
+    """
+
     def __init__(self, directory: Path, keep_last: int) -> None:
         self.directory = directory
         self.keep_last = keep_last
+        # the newest checkpoint written by this process, and its content without the
+        # replay memory (None: it held none) to rewrite it that way once a newer one exists
+        self._newest: tuple[Path, dict[str, Any] | None] | None = None
 
     def save(self, state: dict[str, Any], step: int) -> Path:
         self._make_directory()
         path = self.directory / f"step_{step:010d}.pt"
+        previous = self.latest()
         save_atomic({"format": FORMAT, **state}, path)
         for old in periodic_checkpoints(self.directory)[: -self.keep_last]:
             old.unlink()
+        if previous is not None and previous != path and previous.exists():
+            self._drop_replay(previous)
+        # A copy: the live tensors change with the next update.
+        light = copy.deepcopy(without_replay(state)) if holds_replay(state) else None
+        self._newest = (path, light)
         return path
+
+    def _drop_replay(self, path: Path) -> None:
+        if self._newest is not None and self._newest[0] == path:
+            light = self._newest[1]
+        else:  # the run was restarted since that checkpoint was written
+            stored = load_checkpoint(path)
+            light = without_replay(stored) if holds_replay(stored) else None
+        if light is not None:
+            save_atomic({**light, "format": FORMAT}, path)
 
     def save_best(self, state: dict[str, Any]) -> Path:
         self._make_directory()

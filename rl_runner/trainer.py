@@ -41,6 +41,7 @@ class Schedule:
     eval_every: int
     checkpoint_every: int
     stop_at_eval_return: float | None = None
+    checkpoint_replay: bool = True  # the replay memory in the newest checkpoint
 
 
 def next_multiple(step: int, every: int) -> int:
@@ -57,8 +58,10 @@ class Trainer:
         schedule: Schedule,
         run_dir: Path,
         config_text: str,
+        learning_rate_keys: tuple[str, ...] = ("algo.lr",),
     ) -> None:
-        """`config_text` is written to TensorBoard once, when the run starts fresh."""
+        """`config_text` is written to TensorBoard once, when the run starts fresh;
+        `learning_rate_keys` are named in the advice when training diverges."""
         self.agent = agent
         self.envs = envs
         self.evaluator = evaluator
@@ -66,6 +69,7 @@ class Trainer:
         self.schedule = schedule
         self.run_dir = run_dir
         self.config_text = config_text
+        self.learning_rate_keys = learning_rate_keys
         self.logger: RunLogger  # opened by run(), after any restore
         # Loop state; everything here is in the checkpoint.
         self.env_steps = 0
@@ -240,12 +244,14 @@ class Trainer:
             value = float(value)
             if not math.isfinite(value):
                 good = self.checkpointer.latest()
+                rates = " ".join(f"{key}=..." for key in self.learning_rate_keys)
                 advice = (
                     f"the last good checkpoint is {good}; continue from it with a smaller "
-                    f"learning rate: {resume_command(self.run_dir)} algo.lr=..."
+                    f"learning rate: {resume_command(self.run_dir)} {rates}"
                     if good
-                    else "no checkpoint was written; start again with a smaller algo.lr "
-                    "or gradient clipping (algo.max_grad_norm)"
+                    else "no checkpoint was written; start again with a smaller "
+                    f"{' / '.join(self.learning_rate_keys)} or gradient clipping "
+                    "(algo.max_grad_norm)"
                 )
                 raise Diverged(
                     f"training diverged: {tag} is {value} at step {self.env_steps}; {advice}"
@@ -289,7 +295,7 @@ class Trainer:
             # best.pt's content as of this checkpoint: a resume rewrites best.pt from it, so
             # a best found in steps that a kill discarded does not outlive them
             "best": self._best,
-            "agent": self.agent.state_dict(),
+            "agent": self.agent.state_dict(include_replay=self.schedule.checkpoint_replay),
             "envs": self.envs.state_dict(),
             "global_rng": global_rng_state(),
             "loop": {

@@ -12,7 +12,7 @@ import torch
 from rl_runner.agents.dqn import DQN, epsilon_at, learning_rate_at
 from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.checkpoint import Checkpointer, load_checkpoint
-from rl_runner.config.schema import DQNConfig, EpsilonConfig, EpsilonSchedule
+from rl_runner.config.algorithms import DQNConfig, EpsilonConfig, EpsilonSchedule
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.envs.factory import env_factory
 from rl_runner.envs.snapshot import env_state, restore_env_state

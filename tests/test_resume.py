@@ -82,17 +82,14 @@ def test_resume_is_exact_with_several_parallel_envs(tmp_path: Path):
 def test_resume_after_a_crash_drops_log_rows_past_the_checkpoint(tmp_path: Path):
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
     ok(rl_run(*ARGS, "trainer.total_steps=4000", f"hydra.run.dir={straight}", cwd=tmp_path))
-    ok(
-        rl_run(
-            *ARGS,
-            "trainer.total_steps=3000",
-            "checkpoint.keep_last=5",
-            f"hydra.run.dir={crashed}",
-            cwd=tmp_path,
-        )
-    )
-    # As if the process died after logging up to step 3000 but before its last checkpoint.
+    ok(rl_run(*ARGS, "trainer.total_steps=2000", f"hydra.run.dir={crashed}", cwd=tmp_path))
+    checkpoint_2000 = crashed / "checkpoints" / "step_0000002000.pt"
+    as_written = checkpoint_2000.read_bytes()  # the newest checkpoint holds the replay memory
+    ok(rl_run(f"resume={crashed}", "trainer.total_steps=3000", cwd=tmp_path))
+    # As if the process died after logging up to step 3000 but before its checkpoint, when
+    # step 2000 was still the newest one (a newer checkpoint takes its replay memory).
     (crashed / "checkpoints" / "step_0000003000.pt").unlink()
+    checkpoint_2000.write_bytes(as_written)
     assert max(row["step"] for row in read_jsonl(crashed / "metrics.jsonl")) == 3000
     ok(rl_run(f"resume={crashed}", "trainer.total_steps=4000", cwd=tmp_path))
     assert_same_run(straight, crashed, 4000)

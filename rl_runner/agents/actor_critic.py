@@ -19,9 +19,11 @@ from rl_runner.agents.base import Metrics
 from rl_runner.agents.common import (
     UpdateSchedule,
     make_optimizer,
+    matmul_precision,
     mean_metrics,
     optimise,
     reapply_hyperparameters,
+    resolve_matmul_precision,
 )
 from rl_runner.buffers.replay import ReplayBatch, ReplayBuffer
 from rl_runner.config.algorithms import ActorCriticConfig
@@ -114,6 +116,7 @@ class ActorCriticAgent:
         # target policy smoothing and SAC's action samples in updates
         self.generator = torch.Generator(device).manual_seed(seed)
         self.updates = 0
+        self._matmul_precision = resolve_matmul_precision(config.matmul_precision, device)
         # Built after flattening: the numpy views must see the flat buffer.
         self._numpy_actor = (
             NumpyEnsembleMember(actor) if NumpyEnsembleMember.supports(actor) else None
@@ -190,9 +193,10 @@ class ActorCriticAgent:
         due = self.schedule.updates_due(len(self.buffer), self.batch_size)
         if not due:
             return {}
-        return mean_metrics(
-            [self._gradient_step(self.buffer.sample(self.batch_size)) for _ in range(due)]
-        )
+        with matmul_precision(self._matmul_precision):
+            return mean_metrics(
+                [self._gradient_step(self.buffer.sample(self.batch_size)) for _ in range(due)]
+            )
 
     def _gradient_step(self, batch: ReplayBatch) -> Metrics:
         raise NotImplementedError
@@ -284,7 +288,10 @@ def build_parts(
     scaler = ActionScaler(space)
     activation = network.activation.value
     actor = MLPEnsemble(
-        obs_size, network.hidden_sizes, actor_outputs_per_dimension * scaler.dimensions, activation
+        obs_size,
+        network.hidden_sizes,
+        actor_outputs_per_dimension * scaler.dimensions,
+        activation,
     )
     critic = MLPEnsemble(
         obs_size,

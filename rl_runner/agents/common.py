@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -121,3 +125,36 @@ class UpdateSchedule:
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.env_steps = state["env_steps"]
         self.steps_since_train = state["steps_since_train"]
+
+
+def resolve_matmul_precision(setting: str, device: torch.device) -> str:
+    """`auto`: medium (float32 products computed in bfloat16, about 3x faster on this
+    kind of layer) where the hardware does bfloat16 natively, else highest (exact
+    float32). Explicit values pass through."""
+    if setting != "auto":
+        return setting
+    if device.type == "cuda":
+        return "high"  # TensorFloat-32 products
+    return "medium" if cpu_has_native_bfloat16() else "highest"
+
+
+@functools.cache
+def cpu_has_native_bfloat16() -> bool:
+    """AMX or AVX-512 BF16 (Linux flags; elsewhere assumed absent): without them torch
+    emulates bfloat16, slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(amx_bf16|avx512_bf16)\b", flags))
+
+
+@contextmanager
+def matmul_precision(precision: str) -> Iterator[None]:
+    """torch's float32 matrix-product precision while the block runs (it is global)."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)

@@ -139,8 +139,17 @@ class ActorCriticConfig:
     train_freq: int = 1
     gradient_steps: int = 1
     max_grad_norm: float | None = None  # clip each network's gradient norm; null: no clip
+    # float32 matrix products in updates (torch.set_float32_matmul_precision): highest is
+    # exact float32; medium computes them in bfloat16 (3-4x faster where the CPU has
+    # native bfloat16, slower where it has not); auto picks medium only where native
+    matmul_precision: str = "auto"
 
     def __post_init__(self) -> None:
+        require(
+            self.matmul_precision in ("auto", "highest", "high", "medium"),
+            "algo.matmul_precision",
+            f"must be auto, highest, high or medium, got {self.matmul_precision!r}",
+        )
         require_positive(self.actor_lr, "algo.actor_lr")
         require_positive(self.critic_lr, "algo.critic_lr")
         require_non_negative(self.actor_weight_decay, "algo.actor_weight_decay")

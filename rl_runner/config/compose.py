@@ -20,6 +20,8 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from rl_runner.config.settings import Settings, validate
+from rl_runner.config.store import register_schemas
 from rl_runner.errors import ConfigError
 
 CONFIG_MODULE = "rl_runner.configs"
@@ -66,6 +68,14 @@ def compose_config(overrides: list[str]) -> DictConfig:
     """The config `@hydra.main` would compose for these overrides, `hydra` node included."""
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+
+
+def compose_settings(overrides: list[str]) -> Settings:
+    """A run's validated settings from command-line overrides, without Hydra's own
+    node (for tests and benchmarks that build a trainer in-process)."""
+    register_schemas()
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        return validate(compose(CONFIG_NAME, overrides=overrides))
 
 
 def sweep_jobs(overrides: list[Override]) -> list[list[str]]:

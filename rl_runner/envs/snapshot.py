@@ -1,21 +1,46 @@
 """Capture and restore an environment's dynamic state, for exact resume.
 
 Gymnasium has no state API, so this walks the wrapper chain and records, on every
-layer, the attributes that are plain data (arrays, numbers, booleans, None) and the
-state of every numpy generator, including the action and observation spaces'.
-That covers the classic-control family (physics state, time-limit counters,
-reset RNG). Environments whose state lives in foreign objects need a hook here.
+layer, each attribute by what it holds:
+
+- plain data (numbers, strings, None, numpy arrays and scalars, and tuples, lists and
+  dicts of these): copied;
+- numpy generators, including the action and observation spaces': their state;
+- MuJoCo's `MjData` (the physics): MuJoCo's own full integration state (time, qpos,
+  qvel, act, warm-start, controls, applied forces, ...), through `mj_getState`, and
+  the quantities the last step derived from it (body positions, contact forces, ...);
+- things that never change while an env runs (its spec, a MuJoCo model, a renderer,
+  spaces, methods): nothing.
+
+Anything else is state this module cannot capture, and a resume that skipped it
+would silently differ from the run it continues: `env_state` refuses it, naming the
+env and the attribute.
 """
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from rl_runner.errors import ConfigError
+
 _PLAIN_TYPES = (bool, int, float, str, type(None))
+# (module, class name) of the objects that hold no state a step changes; matched by
+# name so that classic-control runs never import MuJoCo.
+_STATIC_TYPES = {
+    ("gymnasium.envs.registration", "EnvSpec"),
+    ("mujoco._structs", "MjModel"),
+    ("gymnasium.envs.mujoco.mujoco_rendering", "MujocoRenderer"),
+}
+_MJDATA = ("mujoco._structs", "MjData")
+
+
+class UnsupportedEnvState(ConfigError):
+    """An env attribute whose state the snapshot cannot capture."""
 
 
 def _layers(env: gym.Env) -> list[Any]:
@@ -25,25 +50,123 @@ def _layers(env: gym.Env) -> list[Any]:
     return layers
 
 
-def _capture_value(value: Any) -> tuple[str, Any] | None:
-    if isinstance(value, _PLAIN_TYPES):
+def _type_key(value: Any) -> tuple[str, str]:
+    return type(value).__module__, type(value).__name__
+
+
+def _data(value: Any) -> tuple[str, Any] | None:
+    """(kind, stored) for plain data: numbers, strings, None, numpy arrays and scalars,
+    and tuples, lists and str-keyed dicts of these (numpy scalars keep their type)."""
+    if type(value) in _PLAIN_TYPES:
         return ("plain", value)
     if isinstance(value, np.ndarray) and value.dtype != object:
         return ("array", torch.from_numpy(value.copy()))
-    if isinstance(value, np.random.Generator):
-        return ("generator", value.bit_generator.state)
+    if isinstance(value, np.generic) and not isinstance(value, np.object_):
+        return ("scalar", torch.from_numpy(np.asarray(value).copy()))
+    if isinstance(value, (tuple, list)):
+        items = [_data(item) for item in value]
+        if all(item is not None for item in items):
+            return (type(value).__name__, items)
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        entries = {key: _data(item) for key, item in value.items()}
+        if all(entry is not None for entry in entries.values()):
+            return ("dict", entries)
     return None
 
 
-def _restore_value(kind: str, stored: Any, current: Any) -> Any:
+def _restore_data(kind: str, stored: Any) -> Any:
     if kind == "array":
         return stored.numpy().copy()
+    if kind == "scalar":
+        return stored.numpy()[()]
+    if kind in ("tuple", "list"):
+        items = [_restore_data(*item) for item in stored]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        return {key: _restore_data(*entry) for key, entry in stored.items()}
+    return stored
+
+
+def _is_static(value: Any) -> bool:
+    return (
+        _type_key(value) in _STATIC_TYPES
+        or isinstance(value, (gym.Space, gym.Env, types.ModuleType, type))
+        or callable(value)
+        or (
+            isinstance(value, (dict, tuple))
+            and all(
+                _data(v) is not None or _is_static(v)
+                for v in (value.values() if isinstance(value, dict) else value)
+            )
+        )
+    )
+
+
+def _capture_value(layer: Any, name: str, value: Any) -> tuple[str, Any] | None:
+    """(kind, stored) for state, None for what never changes; raises for the rest."""
+    data = _data(value)
+    if data is not None:
+        return data
+    if isinstance(value, np.random.Generator):
+        return ("generator", value.bit_generator.state)
+    if _type_key(value) == _MJDATA:
+        return ("mujoco", _mujoco_state(layer.model, value))
+    if _is_static(value):
+        return None
+    raise UnsupportedEnvState(
+        f"env.id={_env_id(layer)}: cannot checkpoint {type(layer).__name__}.{name} "
+        f"({type(value).__module__}.{type(value).__name__}); exact resume would lose it, "
+        "so this env cannot be trained with checkpoints"
+    )
+
+
+def _env_id(layer: Any) -> str:
+    spec = getattr(layer, "spec", None)
+    return spec.id if spec is not None else type(layer).__name__
+
+
+def _mujoco_state(model: Any, data: Any) -> dict[str, Any]:
+    """MuJoCo's integration state, and every array MjData holds besides: an env reads
+    quantities that the last step computed (Ant's torso position before a step is the
+    one of the previous forward pass), which the integration state alone cannot
+    recreate."""
+    import mujoco
+
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(model, spec))
+    mujoco.mj_getState(model, data, state, spec)
+    arrays = {
+        name: torch.from_numpy(np.array(value))
+        for name in dir(data)
+        if not name.startswith("_") and isinstance(value := getattr(data, name), np.ndarray)
+    }
+    return {"integration": torch.from_numpy(state), "arrays": arrays}
+
+
+def _restore_mujoco(model: Any, data: Any, stored: dict[str, Any]) -> None:
+    import mujoco
+
+    mujoco.mj_setState(
+        model, data, stored["integration"].numpy(), mujoco.mjtState.mjSTATE_INTEGRATION
+    )
+    for name, array in stored["arrays"].items():
+        target = getattr(data, name)
+        # Arrays sized by the step's contacts (efc_*) differ in shape; the next step
+        # recomputes them before anything reads them.
+        if target.shape == tuple(array.shape):
+            target[...] = array.numpy()
+
+
+def _restore_value(layer: Any, kind: str, stored: Any, current: Any) -> Any:
     if kind == "generator":
         if not isinstance(current, np.random.Generator):  # a fresh env has not made one yet
             current = np.random.Generator(getattr(np.random, stored["bit_generator"])())
         current.bit_generator.state = stored
         return current
-    return stored
+    if kind == "mujoco":
+        _restore_mujoco(layer.model, current, stored)
+        return current
+    return _restore_data(kind, stored)
 
 
 def _space_generators(layer: Any) -> dict[str, Any]:
@@ -61,7 +184,9 @@ def env_state(env: gym.Env) -> list[dict[str, Any]]:
     for layer in _layers(env):
         captured = {}
         for name, value in vars(layer).items():
-            entry = _capture_value(value)
+            if name == "env":
+                continue  # the next layer, walked on its own
+            entry = _capture_value(layer, name, value)
             if entry is not None:
                 captured[name] = entry
         state.append({"attributes": captured, "spaces": _space_generators(layer)})
@@ -74,6 +199,7 @@ def restore_env_state(env: gym.Env, state: list[dict[str, Any]]) -> None:
         raise ValueError(f"env has {len(layers)} wrapper layers, the snapshot {len(state)}")
     for layer, layer_state in zip(layers, state, strict=True):
         for name, (kind, stored) in layer_state["attributes"].items():
-            setattr(layer, name, _restore_value(kind, stored, getattr(layer, name, None)))
+            value = _restore_value(layer, kind, stored, getattr(layer, name, None))
+            setattr(layer, name, value)
         for name, generator_state in layer_state["spaces"].items():
             getattr(layer, name).np_random.bit_generator.state = generator_state

@@ -58,6 +58,8 @@ class MLPEnsemble(nn.Module):
                 nn.Parameter(torch.empty(members, fan_in, out).uniform_(-bound, bound))
             )
             self.biases.append(nn.Parameter(torch.empty(members, 1, out).uniform_(-bound, bound)))
+        # Plain list: ParameterList indexing costs more per forward than a small layer.
+        self._layers = list(zip(self.weights, self.biases, strict=True))
 
     def forward(
         self,
@@ -72,8 +74,8 @@ class MLPEnsemble(nn.Module):
         critic needs the action's gradient, not the critic's)."""
         count = self.members if first is None else first
         h = x.expand(count, *x.shape[-2:])
-        last = len(self.weights) - 1
-        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+        last = len(self._layers) - 1
+        for index, (weight, bias) in enumerate(self._layers):
             if index == self.join_layer and join is not None:
                 h = torch.cat([h, join.expand(count, *join.shape[-2:])], dim=-1)
             if first is not None:
