@@ -5,27 +5,45 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from rl_runner.build import build_trainer
 from rl_runner.config.compose import compose_settings
-from rl_runner.rundir import EVALUATIONS_FILE, read_jsonl
+from rl_runner.rundir import EVALUATIONS_FILE, METRICS_FILE, read_jsonl
 
 
-def train_ours(overrides: list[str]) -> tuple[float, dict, object, list[dict]]:
-    """Train with `rl-run`'s config and trainer.
+@dataclass
+class OurRun:
+    seconds: float  # training wall time
+    summary: dict
+    agent: Any
+    evaluations: list[dict]  # evaluations.jsonl rows
+    metrics: list[dict]  # metrics.jsonl rows (time/sps per log window)
 
-    Returns (training seconds, summary, agent, evaluation rows)."""
+    def steps_per_second_after(self, warm_up: int) -> float:
+        """Env steps per second over the log windows past `warm_up` steps (equal
+        windows: the harmonic mean of their rates is total steps over total time)."""
+        rates = [
+            row["time/sps"] for row in self.metrics if "time/sps" in row and row["step"] > warm_up
+        ]
+        return len(rates) / sum(1.0 / rate for rate in rates)
+
+
+def train_ours(overrides: list[str]) -> OurRun:
+    """Train with `rl-run`'s config and trainer, in a temporary run directory."""
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = build_trainer(compose_settings(overrides), Path(run_dir), checkpoint=None)
         started = time.perf_counter()
         summary = trainer.run()
         seconds = time.perf_counter() - started
         evaluations = read_jsonl(Path(run_dir) / EVALUATIONS_FILE)
-    return seconds, summary, trainer.agent, evaluations
+        metrics = read_jsonl(Path(run_dir) / METRICS_FILE)
+    return OurRun(seconds, summary, trainer.agent, evaluations, metrics)
 
 
 def evaluate(policy: Callable[[np.ndarray], int], env_id: str, seeds: list[int]) -> float:

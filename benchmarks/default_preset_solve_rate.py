@@ -35,7 +35,8 @@ def main() -> None:
     print(f"{'seed':>4} {'solved at':>10} {'best':>7} {'final':>7} {'seconds':>8}")
     solved_seeds, seconds_list = 0, []
     for seed in args.seeds:
-        seconds, summary, _, evaluations = train_ours([f"seed={seed}", *overrides])
+        run = train_ours([f"seed={seed}", *overrides])
+        seconds, summary, evaluations = run.seconds, run.summary, run.evaluations
         solved_at = next(
             (row["step"] for row in evaluations if row["eval/return_mean"] >= SOLVED), None
         )

@@ -69,7 +69,8 @@ def our_overrides(seed: int, steps: int) -> list[str]:
 
 
 def run_ours(seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float]:
-    seconds, _, agent, _ = train_ours(our_overrides(seed, steps))
+    run = train_ours(our_overrides(seed, steps))
+    seconds, agent = run.seconds, run.agent
     score = evaluate(
         lambda obs: int(agent.act(obs[None], explore=False)[0]), "CartPole-v1", eval_seeds
     )

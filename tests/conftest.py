@@ -26,8 +26,12 @@ FAST = [
 ]
 
 
+TESTS_DIR = Path(__file__).resolve().parent
+
+
 def run_env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # PYTHONPATH: `env.id=fake_envs:<id>` finds the tests' own environments
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(TESTS_DIR)}
     env.pop("HYDRA_FULL_ERROR", None)
     return env
 

@@ -133,6 +133,29 @@ CASES: dict[str, Case] = {
     # environments
     "unknown env id": Case(["env.id=NoSuchEnv-v0"], "NoSuchEnv-v0"),
     "continuous actions for DQN": Case(["env=gym", "env.id=Pendulum-v1"], "discrete action"),
+    "discrete actions for TD3": Case(["algo=td3", "env=cartpole"], "continuous (Box)"),
+    "discrete actions for SAC": Case(["algo=sac", "env=cartpole"], "continuous (Box)"),
+    "unbounded actions": Case(
+        ["algo=ddpg", "env=gym", "env.id=fake_envs:UnboundedActions-v0"], "must be finite"
+    ),
+    "env state a checkpoint cannot hold": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:UncapturableState-v0"], "recent"
+    ),
+    "unknown algorithm": Case(["algo.name=ppo"], "ppo"),
+    "action joining past the last layer": Case(
+        ["algo=td3", "env=pendulum", "network.critic_action_layer=5"], "critic_action_layer"
+    ),
+    "action layer for DQN": Case(["network=ddpg_paper"], "critic_action_layer"),
+    "zero policy delay": Case(["algo=td3", "env=pendulum", "algo.policy_delay=0"], "policy_delay"),
+    "negative exploration noise": Case(
+        ["algo=ddpg", "env=pendulum", "algo.exploration_noise=-0.1"], "exploration_noise"
+    ),
+    "unknown matmul precision": Case(
+        ["algo=sac", "env=pendulum", "algo.matmul_precision=low"], "matmul_precision"
+    ),
+    "inverted log-std range": Case(
+        ["algo=sac", "env=pendulum", "algo.log_std_min=3"], "log_std_min"
+    ),
     "missing optional dependency": Case(["env=gym", "env.id=LunarLander-v3"], "LunarLander-v3"),
     "unknown env kwarg": Case(["+env.kwargs.no_such_kwarg=1"], "env.kwargs"),
     # directories

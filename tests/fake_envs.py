@@ -1,0 +1,48 @@
+"""Environments that exist to be refused: `rl-run env=gym env.id=fake_envs:<id>`
+(the tests put this directory on PYTHONPATH; Gymnasium imports the module named
+before the colon, which registers them)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+class _Walk(gym.Env):
+    """A point on a line pushed by the action; reward -|position|."""
+
+    observation_space = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
+    action_space: gym.Space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.position = float(self.np_random.uniform(-1, 1))
+        return self._obs(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.position = float(
+            np.clip(self.position + float(np.asarray(action).ravel()[0]), -10, 10)
+        )
+        return self._obs(), -abs(self.position), False, False, {}
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.position, 0.0], dtype=np.float32)
+
+
+class UnboundedActions(_Walk):
+    action_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+
+
+class UncapturableState(_Walk):
+    """Keeps its recent positions in a deque, which a checkpoint cannot capture."""
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        self.recent: deque[float] = deque(maxlen=4)
+        return super().reset(seed=seed, options=options)
+
+
+gym.register("UnboundedActions-v0", entry_point=UnboundedActions, max_episode_steps=20)
+gym.register("UncapturableState-v0", entry_point=UncapturableState, max_episode_steps=20)
