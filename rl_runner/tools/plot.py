@@ -124,3 +124,7 @@ def main(arguments: list[str] | None = None) -> int:
 
 def cli() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()
