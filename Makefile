@@ -35,8 +35,9 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check rl_runner tests benchmarks
 	$(BIN)/mypy rl_runner
 
-bench: $(BENCH_INSTALLED)  ## our DQN vs Stable-Baselines3 on CartPole-v1
+bench: $(BENCH_INSTALLED)  ## our DQN, TD3 and SAC vs Stable-Baselines3's, steps/s
 	$(BIN)/python benchmarks/dqn_cartpole_vs_sb3.py
+	$(BIN)/python benchmarks/actor_critic_vs_sb3.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -35,18 +35,20 @@ class Progress:
             self._bar.update(min(step, self.total_steps) - self._shown_step)
         self._shown_step = min(step, self.total_steps)
 
-    def evaluated(self, step: int, return_mean: float, steps_per_second: float) -> None:
-        """Record an evaluation: the bar shows it at once, train.log gets a line."""
+    def evaluated(self, step: int, return_mean: float, steps_per_second: float | None) -> None:
+        """Record an evaluation: the bar shows it at once, train.log gets a line (with
+        the speed of the last log window, once there is one)."""
         if self._bar is not None:
             self._bar.set_postfix(eval_return=f"{return_mean:.1f}")
         # Floored: 1000 of 1001 steps is 99%, not a rounded-up 100%.
         percent = 100 * step // self.total_steps
+        speed = "" if steps_per_second is None else f"  {steps_per_second:.0f} steps/s"
         log.info(
-            "step %d/%d (%d%%)  %.0f steps/s  eval return %.2f",
+            "step %d/%d (%d%%)%s  eval return %.2f",
             step,
             self.total_steps,
             percent,
-            steps_per_second,
+            speed,
             return_mean,
             extra=FILE_ONLY if self._bar is not None else None,
         )

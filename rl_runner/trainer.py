@@ -82,7 +82,8 @@ class Trainer:
         self.best_eval: float | None = None
         self.best_eval_step: int | None = None
         self.wall_seconds_before = 0.0
-        self._latest_metrics: Metrics = {}  # of the last update, repeated in each log row
+        # each quantity's value at its latest update, repeated in each log row
+        self._latest_metrics: Metrics = {}
         self._best: dict[str, Any] | None = None  # what best.pt holds
         # Not saved: rebuilt from the above.
         self._resumed = False
@@ -195,7 +196,8 @@ class Trainer:
         )
         metrics = self.agent.update()
         if metrics:
-            self._latest_metrics = metrics
+            # per tag: a delayed actor's loss stays in the log between its updates
+            self._latest_metrics.update(metrics)
         self.env_steps += len(actions)
         self.episode_returns += step.rewards
         self.episode_lengths += 1
@@ -396,7 +398,7 @@ class _SpeedMeter:
     def __init__(self, step: int) -> None:
         self._step = step
         self._time = time.perf_counter()
-        self.last_rate = 0.0
+        self.last_rate: float | None = None  # none until the first log window ends
 
     def rate(self, step: int) -> float:
         now = time.perf_counter()
