@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -11,10 +12,31 @@ import gymnasium as gym
 from rl_runner.errors import ConfigError
 
 EnvFactory = Callable[[], gym.Env]
+log = logging.getLogger("rl_runner")
+
+
+def _log_mujoco_warning(message: str) -> None:
+    log.debug("MuJoCo: %s", message)
+
+
+def _route_mujoco_warnings(env_id: str) -> None:
+    """MuJoCo prints its warnings (Gymnasium's HalfCheetah model uses a deprecated
+    attribute, say) at every env it makes and appends them to MUJOCO_LOG.TXT in the
+    user's working directory; they are about Gymnasium's model files, so they go to the
+    debug log instead."""
+    try:
+        entry_point = str(gym.spec(env_id).entry_point)
+    except Exception:  # an unknown or unloadable id: gym.make below reports it
+        return
+    if "mujoco" in entry_point:
+        import mujoco
+
+        mujoco.set_mju_user_warning(_log_mujoco_warning)
 
 
 def make_env(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> gym.Env:
     """One environment; the passive checker is off because it costs time every step."""
+    _route_mujoco_warnings(env_id)
     try:
         return gym.make(
             env_id, max_episode_steps=max_episode_steps, disable_env_checker=True, **kwargs
