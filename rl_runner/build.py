@@ -58,10 +58,25 @@ def check_buildable(settings: Settings) -> None:
     try:
         check_spaces(settings, env.observation_space, env.action_space)
         _check_memory(settings, env.observation_space)
-        env.reset(seed=settings.run.seed)
+        _try_one_step(settings, env)
         env_state(env)  # raises for state a checkpoint could not capture
     finally:
         env.close()
+
+
+def _try_one_step(settings: Settings, env: gym.Env) -> None:
+    """A reset and a step, so that settings an env only reads then (keyword arguments of
+    the wrong type, say) and state it makes then are checked before the run starts."""
+    try:
+        env.reset(seed=settings.run.seed)
+        env.action_space.seed(settings.run.seed)
+        env.step(env.action_space.sample())
+    except Exception as error:  # any env code: report it, do not start
+        key = "env.kwargs" if settings.env.kwargs else "env.id"
+        raise ConfigError(
+            f"{key}: {settings.env.id} failed its first reset and step "
+            f"({type(error).__name__}: {' '.join(str(error).split())[:200]})"
+        ) from error
 
 
 def _check_memory(settings: Settings, observation_space: gym.Space) -> None:

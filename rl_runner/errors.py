@@ -7,6 +7,7 @@ Exit statuses of `rl-run` (README, "What survives what"):
        checkpoint, or a run directory in use by another rl-run
   3    training diverged (a non-finite loss); the last good checkpoint is kept
   4    a file could not be written (disk full, read-only); the newest checkpoint is intact
+  5    training stopped on an error (raised by the env, say); the newest checkpoint is intact
   130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM; a checkpoint was written
 """
 
@@ -14,6 +15,7 @@ EXIT_SWEEP_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_DIVERGED = 3
 EXIT_STORAGE = 4
+EXIT_TRAINING_FAILED = 5
 
 
 class RunnerError(Exception):
@@ -44,6 +46,12 @@ class StorageError(RunnerError):
     """A file of the run could not be written."""
 
     exit_code = EXIT_STORAGE
+
+
+class TrainingFailed(RunnerError):
+    """An error inside the training loop that is none of the above (an env's)."""
+
+    exit_code = EXIT_TRAINING_FAILED
 
 
 class RunInterrupted(RunnerError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -33,7 +34,7 @@ from rl_runner.config.compose import (
     sweep_jobs,
 )
 from rl_runner.config.resume import apply_resume_overrides, load_saved_config
-from rl_runner.config.settings import Settings, is_int_field, validate
+from rl_runner.config.settings import GROUPS, Settings, is_int_field, validate
 from rl_runner.errors import ConfigError, RunnerError
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
@@ -196,18 +197,23 @@ def check_sweep_subdir(composed: DictConfig, jobs: list[list[str]]) -> None:
 def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
     parsed = parse_overrides(overrides)
     fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
-    composed = compose_config(fixed)
-    jobs = []
+    composed = _compose_sweep_base(fixed, parsed)
+    jobs: list[list[str]] = []
+    job_configs: list[DictConfig] = []
     if str(composed.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
-        # A typo in one value refuses the sweep before any job runs; a job that fails
-        # while running (an env that cannot be made, divergence) fails on its own.
+        # A typo in one value, or a job whose algorithm cannot act in its env, refuses the
+        # sweep before any job runs; a job that fails while running (divergence) fails
+        # on its own.
         jobs = sweep_jobs(parsed)
         for job in jobs:
             try:
-                validate(_task_config(compose_config(job)))
+                job_configs.append(_task_config(compose_config(job)))
+                validate(job_configs[-1])
             except (RunnerError, HydraException, OmegaConfBaseException) as error:
                 raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
     check_sweep_subdir(composed, jobs)
+    for job, job_config in zip(jobs, job_configs, strict=True):  # then each job's env
+        _check_runnable(job_config, f"sweep job {' '.join(job)}")
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     kept = _without(overrides, SWEEP_DIR_KEYS)
@@ -215,6 +221,24 @@ def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
     location = f"hydra.sweep.dir={hydra_quote(str(claim.path))}"
     arguments = [*flags, *kept, location, NO_HYDRA_OUTPUT]
     return Launch(hydra_arguments=arguments, claim=claim, sweep_dir=claim.path)
+
+
+def _compose_sweep_base(fixed: list[str], parsed: list[Override]) -> DictConfig:
+    """The config of a sweep's fixed overrides, which Hydra composes (for the sweep's
+    own settings) with the default option of every swept group."""
+    try:
+        return compose_config(fixed)
+    except (HydraException, OmegaConfBaseException) as error:
+        swept = sorted(
+            {o.key_or_group for o in parsed if o.is_sweep_override() and o.key_or_group in GROUPS}
+        )
+        if not swept:
+            raise
+        raise ConfigError(
+            f"{one_line(error)} (a sweep's fixed keys must fit the default "
+            f"{' and '.join(swept)} option too, as Hydra applies them before it sweeps "
+            f"{', '.join(swept)}: run one sweep per option when their keys differ)"
+        ) from error
 
 
 def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -> Launch:

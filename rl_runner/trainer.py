@@ -9,6 +9,7 @@ import math
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import torch
 from rl_runner.agents.base import Agent, Metrics
 from rl_runner.checkpoint import Checkpointer
 from rl_runner.envs.batch import EnvBatch
-from rl_runner.errors import Diverged, RunInterrupted, StorageError
+from rl_runner.errors import Diverged, RunInterrupted, StorageError, TrainingFailed
 from rl_runner.evaluator import Evaluator
 from rl_runner.logger import RunLogger
 from rl_runner.progress import FILE_ONLY, Progress
@@ -129,17 +130,18 @@ class Trainer:
             self._write_summary_if_possible(started, "diverged", str(error))
             raise
         except StorageError as error:
-            newest = self.checkpointer.latest()
-            kept = (
-                f"the newest checkpoint {newest.name} is intact" if newest else "no checkpoint yet"
-            )
             stopped = StorageError(
-                f"{error}; {kept}; free space or fix permissions, then continue with: "
+                f"{error}; {self._kept()}; free space or fix permissions, then continue with: "
                 f"{resume_command(self.run_dir)}"
             )
             log.error("%s", stopped, extra=FILE_ONLY)
             self._write_summary_if_possible(started, "failed", str(stopped))
             raise stopped from error
+        except Exception as error:  # an env that fails mid-run, state it cannot snapshot
+            failed = self._failure(error)
+            log.error("%s\n%s", failed, traceback.format_exc(), extra=FILE_ONLY)
+            self._write_summary_if_possible(started, "failed", str(failed))
+            raise failed from error
         finally:
             progress.close()
             self.logger.close()
@@ -362,6 +364,17 @@ class Trainer:
             {k: json_number(v) if isinstance(v, float) else v for k, v in summary.items()},
         )
         return summary
+
+    def _kept(self) -> str:
+        newest = self.checkpointer.latest()
+        return f"the newest checkpoint {newest.name} is intact" if newest else "no checkpoint yet"
+
+    def _failure(self, error: Exception) -> TrainingFailed:
+        detail = " ".join(str(error).split())[:300]
+        return TrainingFailed(
+            f"training failed at step {self.env_steps}: {type(error).__name__}: {detail}; "
+            f"{self._kept()}; the traceback is in train.log"
+        )
 
     def _write_summary_if_possible(self, started: float, status: str, error: str) -> None:
         # The disk that failed the run may refuse this too; the error is reported anyway.

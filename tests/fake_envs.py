@@ -44,5 +44,36 @@ class UncapturableState(_Walk):
         return super().reset(seed=seed, options=options)
 
 
+class _Counter:
+    """A callable that keeps state: not a plain function, so it must be refused."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.calls
+
+
+class StatefulCallable(_Walk):
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        self.tick = _Counter()
+        return super().reset(seed=seed, options=options)
+
+
+class LateUncapturableState(_Walk):
+    """Makes its deque only after 30 steps: found at the first checkpoint past that."""
+
+    steps = 0
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.steps += 1
+        if self.steps > 30:
+            self.recent: deque[float] = deque(maxlen=4)
+        return super().step(action)
+
+
 gym.register("UnboundedActions-v0", entry_point=UnboundedActions, max_episode_steps=20)
+gym.register("StatefulCallable-v0", entry_point=StatefulCallable, max_episode_steps=20)
+gym.register("LateUncapturableState-v0", entry_point=LateUncapturableState, max_episode_steps=20)
 gym.register("UncapturableState-v0", entry_point=UncapturableState, max_episode_steps=20)

@@ -172,3 +172,30 @@ def test_learns_pendulum_within_20k_steps(tmp_path: Path, algo: str):
     assert max(returns) >= -250, returns
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["reached_eval_target"] and summary["env_steps"] <= 20_000
+
+
+def test_learning_rates_changed_on_resume_reach_the_optimisers(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    args = ["algo=sac", "env=pendulum", *QUICK]
+    ok(rl_run(*args, "trainer.total_steps=1000", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    changes = ["algo.actor_lr=0.001", "algo.critic_lr=0.002", "algo.alpha_lr=0.003"]
+    ok(rl_run(f"resume={run_dir}", "trainer.total_steps=1500", *changes, cwd=tmp_path))
+    agent = checkpoint(run_dir, "step_0000001500.pt")["agent"]
+    rates = {
+        name: agent[name]["param_groups"][0]["lr"]
+        for name in ("actor_optimizer", "critic_optimizer", "alpha_optimizer")
+    }
+    assert rates == {"actor_optimizer": 0.001, "critic_optimizer": 0.002, "alpha_optimizer": 0.003}
+
+
+def test_env_state_that_appears_mid_run_fails_the_run_with_one_line(tmp_path: Path):
+    """Made after the pre-flight's step: found at the first checkpoint past it."""
+    run_dir = tmp_path / "run"
+    args = ["algo=td3", "env=gym", "env.id=fake_envs:LateUncapturableState-v0", *QUICK]
+    result = rl_run(*args, "trainer.total_steps=1000", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 5, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("rl-run: error: training failed at step 500") and "recent" in line
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and "recent" in summary["error"]
+    assert "Traceback" in (run_dir / "train.log").read_text()

@@ -141,6 +141,33 @@ CASES: dict[str, Case] = {
     "env state a checkpoint cannot hold": Case(
         ["algo=td3", "env=gym", "env.id=fake_envs:UncapturableState-v0"], "recent"
     ),
+    "env state in a stateful callable": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:StatefulCallable-v0"], "tick"
+    ),
+    "env kwarg dividing by zero": Case(
+        ["algo=td3", "env=hopper", "+env.kwargs.frame_skip=0"], "env.kwargs"
+    ),
+    "env kwarg of the wrong type, read at the first step": Case(
+        ["algo=td3", "env=hopper", "+env.kwargs.ctrl_cost_weight=abc"], "env.kwargs"
+    ),
+    "env model file missing": Case(
+        ["algo=td3", "env=hopper", "+env.kwargs.xml_file=/nonexistent.xml"], "env.kwargs"
+    ),
+    "rendering training envs": Case(["+env.kwargs.render_mode=human"], "render_mode"),
+    "more envs than steps": Case(["env.num_envs=5000", "trainer.total_steps=2000"], "env.num_envs"),
+    "infinite log-std bound": Case(
+        ["algo=sac", "env=pendulum", "algo.log_std_min=-inf"], "log_std_min"
+    ),
+    "preset of another algorithm": Case(
+        ["+experiment=ddpg_mujoco_tutorial", "algo=dqn"], "actor_lr"
+    ),
+    "sweep job that cannot act": Case(
+        ["-m", "algo=td3", "env=pendulum,cartpole", "algo.random_steps=100"], "sweep job"
+    ),
+    "sweep keys of one algorithm over several": Case(
+        ["-m", "algo=td3,sac", "env=pendulum", "algo.policy_delay=2"], "one sweep per option"
+    ),
+    "resume switching the algorithm": Case(["resume={run}", "algo.name=ddpg"], "algorithm"),
     "unknown algorithm": Case(["algo.name=ppo"], "ppo"),
     "action joining past the last layer": Case(
         ["algo=td3", "env=pendulum", "network.critic_action_layer=5"], "critic_action_layer"

@@ -75,24 +75,33 @@ def test_schema_value_checks_name_the_field():
         EpsilonConfig(decay_steps=0)
 
 
-def test_env_snapshot_restores_the_exact_continuation():
+# Physics in plain attributes, tuples of numpy scalars (MountainCar), text arrays
+# (FrozenLake's map), numpy text scalars (Blackjack), MuJoCo physics whose rewards read
+# quantities the last step derived (Ant's torso position).
+SNAPSHOT_ENVS = ["CartPole-v1", "MountainCar-v0", "FrozenLake-v1", "Blackjack-v1", "Ant-v5"]
+
+
+@pytest.mark.parametrize("env_id", SNAPSHOT_ENVS)
+def test_env_snapshot_restores_the_exact_continuation(env_id: str, tmp_path: Path):
     def rollout(env: gym.Env, steps: int) -> list:
         out = []
-        for step in range(steps):
-            obs, reward, terminated, truncated, _ = env.step(step % 2)
-            out.append((obs.tolist(), reward, terminated, truncated))
+        for _ in range(steps):
+            obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            out.append((np.asarray(obs).tolist(), reward, terminated, truncated))
             if terminated or truncated:
-                env.reset()
+                out.append(np.asarray(env.reset()[0]).tolist())
         return out
 
-    env = gym.make("CartPole-v1")
+    env = gym.make(env_id, disable_env_checker=True)
     env.reset(seed=3)
+    env.action_space.seed(3)
     rollout(env, 37)
-    snapshot = env_state(env)
-    expected = rollout(env, 80)
-    other = gym.make("CartPole-v1")  # never reset: the snapshot must carry everything
-    restore_env_state(other, snapshot)
-    assert rollout(other, 80) == expected
+    torch.save(env_state(env), tmp_path / "env.pt")  # through a file, as in a checkpoint
+    expected = rollout(env, 150)
+    # never reset, its action space never seeded: the snapshot carries everything
+    other = gym.make(env_id, disable_env_checker=True)
+    restore_env_state(other, torch.load(tmp_path / "env.pt", weights_only=True))
+    assert rollout(other, 150) == expected
 
 
 def test_env_batch_resets_finished_episodes_in_the_same_step():

@@ -254,8 +254,12 @@ class ActorCriticAgent:
         for name, part in self._parts().items():
             part.load_state_dict(state[name])
         config = self.config
-        reapply_hyperparameters(self.actor_optimizer, config.actor_weight_decay, config.adam_eps)
-        reapply_hyperparameters(self.critic_optimizer, config.critic_weight_decay, config.adam_eps)
+        reapply_hyperparameters(
+            self.actor_optimizer, config.actor_lr, config.actor_weight_decay, config.adam_eps
+        )
+        reapply_hyperparameters(
+            self.critic_optimizer, config.critic_lr, config.critic_weight_decay, config.adam_eps
+        )
         restore_generator_state(self.rng, state["rng"])
         self.generator.set_state(state["generator"])
         self.schedule.load_state_dict(state["counters"])

@@ -41,11 +41,14 @@ def make_optimizer(
 
 
 def reapply_hyperparameters(
-    optimizer: torch.optim.Optimizer, weight_decay: float, eps: float
+    optimizer: torch.optim.Optimizer, lr: float | None, weight_decay: float, eps: float
 ) -> None:
     """`Optimizer.load_state_dict` brings back the saved hyperparameters; a resumed run's
-    config may have changed them (the learning rate is set at every update anyway)."""
+    config may have changed them. `lr=None` leaves a scheduled learning rate, which the
+    agent sets before each update, as saved."""
     for group in optimizer.param_groups:
+        if lr is not None:
+            group["lr"] = lr
         group["weight_decay"] = weight_decay
         if "eps" in group:
             group["eps"] = eps

@@ -198,7 +198,8 @@ class DQN:
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["target_network"])
         self.optimizer.load_state_dict(state["optimizer"])
-        reapply_hyperparameters(self.optimizer, self.config.weight_decay, self.config.adam_eps)
+        config = self.config
+        reapply_hyperparameters(self.optimizer, None, config.weight_decay, config.adam_eps)
         restore_generator_state(self.rng, state["rng"])
         counters = state["counters"]
         self.schedule.load_state_dict(counters)

@@ -139,7 +139,8 @@ class SAC(ActorCriticAgent):
             self.log_alpha.copy_(state["log_alpha"])
         if self.alpha_optimizer is not None:
             self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
-            reapply_hyperparameters(self.alpha_optimizer, 0.0, self.config.adam_eps)
+            config = self.config
+            reapply_hyperparameters(self.alpha_optimizer, config.alpha_lr, 0.0, config.adam_eps)
 
 
 build = SAC.from_settings

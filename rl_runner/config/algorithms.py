@@ -228,6 +228,9 @@ class SACConfig(ActorCriticConfig):
             "must be finite or null",
         )
         require(self.policy_delay >= 1, "algo.policy_delay", "must be >= 1")
+        for name in ("log_std_min", "log_std_max"):
+            value = getattr(self, name)
+            require(abs(value) < float("inf"), f"algo.{name}", f"must be finite, got {value}")
         require(
             self.log_std_min < self.log_std_max,
             "algo.log_std_min",

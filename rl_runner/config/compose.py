@@ -130,6 +130,8 @@ def one_line(error: BaseException) -> str:
         return text
     lines = str(error).strip().splitlines() or [type(error).__name__]
     text = lines[0]
+    if text.endswith(":") and len(lines) > 1:  # "... raised while composing config:" + why
+        text = f"{text} {lines[1].strip()}"
     cause = error.__cause__
     if isinstance(cause, OmegaConfBaseException) and str(cause).strip():
         text = f"{text.rstrip('.')}: {str(cause).strip().splitlines()[0]}"

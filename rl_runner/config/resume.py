@@ -34,6 +34,7 @@ FIXED_KEYS = {
     "algo.optimizer": "the checkpoint holds that optimiser's state",
     "algo.amsgrad": "the checkpoint holds the optimiser's state without or with its extra moments",
     "algo.alpha": "a learnt temperature and a fixed one keep different state in the checkpoint",
+    "algo.name": "a resumed run keeps its algorithm",
 }
 FIXED_REASONS = {
     "env": "it shapes the training environments the checkpoint restores",

@@ -61,6 +61,11 @@ class EnvConfig:
     def __post_init__(self) -> None:
         require(self.num_envs >= 1, "env.num_envs", "must be >= 1")
         require(
+            "render_mode" not in self.kwargs,
+            "env.kwargs.render_mode",
+            "training and evaluation envs do not render (a window would stop a headless run)",
+        )
+        require(
             self.max_episode_steps is None or self.max_episode_steps >= 1,
             "env.max_episode_steps",
             "must be >= 1 or null",

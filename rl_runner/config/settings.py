@@ -59,7 +59,8 @@ def _to_schema(schema: type, node: Any, prefix: str) -> Any:
         key = f"{prefix}{err.full_key}" if err.full_key else prefix.rstrip(".")
         message = str(getattr(err, "msg", err)).strip().splitlines()[0]
         if "not in" in message:
-            message = f"unknown key ({schema.__name__} has no such field; see config/schema.py)"
+            source = schema.__module__.replace(".", "/") + ".py"
+            message = f"unknown key ({schema.__name__} has no such field; see {source})"
         raise ConfigError(f"{key}: {message}") from None
 
 
@@ -124,6 +125,11 @@ def check_combinations(settings: Settings) -> None:
                 key,
                 f"{value} {never}",
             )
+    require(
+        settings.env.num_envs <= total,
+        "env.num_envs",
+        f"{settings.env.num_envs} envs take more than trainer.total_steps {total} in one step",
+    )
     require(
         run.seed + settings.env.num_envs <= SEED_LIMIT,
         "seed",

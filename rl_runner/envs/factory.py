@@ -47,8 +47,11 @@ def make_env(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None)
         raise ConfigError(
             f"env.id: {env_id!r} needs a package that is not installed ({err})"
         ) from err
-    except (TypeError, ValueError, AssertionError) as err:
-        raise ConfigError(f"env.kwargs: {env_id!r} rejected {dict(kwargs)}: {err}") from err
+    except Exception as err:  # the env's own constructor: any type, wrong kwargs or a bug
+        detail = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+        if kwargs:
+            raise ConfigError(f"env.kwargs: {env_id!r} rejected {dict(kwargs)}: {detail}") from err
+        raise ConfigError(f"env.id: {env_id!r} could not be made: {detail}") from err
 
 
 def env_factory(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> EnvFactory:

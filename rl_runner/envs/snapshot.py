@@ -10,7 +10,7 @@ layer, each attribute by what it holds:
   qvel, act, warm-start, controls, applied forces, ...), through `mj_getState`, and
   the quantities the last step derived from it (body positions, contact forces, ...);
 - things that never change while an env runs (its spec, a MuJoCo model, a renderer,
-  spaces, methods): nothing.
+  spaces, functions and methods, Gymnasium's records of constructor arguments): nothing.
 
 Anything else is state this module cannot capture, and a resume that skipped it
 would silently differ from the run it continues: `env_state` refuses it, naming the
@@ -19,6 +19,7 @@ env and the attribute.
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -28,7 +29,7 @@ import torch
 
 from rl_runner.errors import ConfigError
 
-_PLAIN_TYPES = (bool, int, float, str, type(None))
+_PLAIN_TYPES = (bool, int, float, str, bytes, type(None))
 # (module, class name) of the objects that hold no state a step changes; matched by
 # name so that classic-control runs never import MuJoCo.
 _STATIC_TYPES = {
@@ -37,6 +38,15 @@ _STATIC_TYPES = {
     ("gymnasium.envs.mujoco.mujoco_rendering", "MujocoRenderer"),
 }
 _MJDATA = ("mujoco._structs", "MjData")
+_FUNCTION_TYPES = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    functools.partial,
+)
+# Written once when an env or wrapper is made (EzPickle's and Wrapper's own records of
+# the constructor's arguments), and free to hold objects.
+_CONSTRUCTION_RECORDS = {"_ezpickle_args", "_ezpickle_kwargs", "_saved_kwargs"}
 
 
 class UnsupportedEnvState(ConfigError):
@@ -59,15 +69,19 @@ def _data(value: Any) -> tuple[str, Any] | None:
     and tuples, lists and str-keyed dicts of these (numpy scalars keep their type)."""
     if type(value) in _PLAIN_TYPES:
         return ("plain", value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "SU":  # FrozenLake's map
+        return ("text_array", (value.dtype.str, value.tolist()))
     if isinstance(value, np.ndarray) and value.dtype != object:
         return ("array", torch.from_numpy(value.copy()))
+    if isinstance(value, np.generic) and value.dtype.kind in "SU":  # Blackjack's cards
+        return ("text_scalar", (value.dtype.str, value.item()))
     if isinstance(value, np.generic) and not isinstance(value, np.object_):
         return ("scalar", torch.from_numpy(np.asarray(value).copy()))
     if isinstance(value, (tuple, list)):
         items = [_data(item) for item in value]
         if all(item is not None for item in items):
             return (type(value).__name__, items)
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+    if isinstance(value, dict) and all(type(key) in _PLAIN_TYPES for key in value):
         entries = {key: _data(item) for key, item in value.items()}
         if all(entry is not None for entry in entries.values()):
             return ("dict", entries)
@@ -77,8 +91,14 @@ def _data(value: Any) -> tuple[str, Any] | None:
 def _restore_data(kind: str, stored: Any) -> Any:
     if kind == "array":
         return stored.numpy().copy()
+    if kind == "text_array":
+        dtype, items = stored
+        return np.array(items, dtype=dtype)
     if kind == "scalar":
         return stored.numpy()[()]
+    if kind == "text_scalar":
+        dtype, item = stored
+        return np.array(item, dtype=dtype)[()]
     if kind in ("tuple", "list"):
         items = [_restore_data(*item) for item in stored]
         return tuple(items) if kind == "tuple" else items
@@ -87,18 +107,14 @@ def _restore_data(kind: str, stored: Any) -> Any:
     return stored
 
 
-def _is_static(value: Any) -> bool:
+def _is_static(name: str, value: Any) -> bool:
+    """Objects that never change while an env runs. Callables only where they are plain
+    functions (an object with `__call__` may keep state), containers only where they are
+    Gymnasium's records of constructor arguments."""
     return (
         _type_key(value) in _STATIC_TYPES
-        or isinstance(value, (gym.Space, gym.Env, types.ModuleType, type))
-        or callable(value)
-        or (
-            isinstance(value, (dict, tuple))
-            and all(
-                _data(v) is not None or _is_static(v)
-                for v in (value.values() if isinstance(value, dict) else value)
-            )
-        )
+        or isinstance(value, (gym.Space, gym.Env, types.ModuleType, type, *_FUNCTION_TYPES))
+        or name in _CONSTRUCTION_RECORDS
     )
 
 
@@ -111,7 +127,7 @@ def _capture_value(layer: Any, name: str, value: Any) -> tuple[str, Any] | None:
         return ("generator", value.bit_generator.state)
     if _type_key(value) == _MJDATA:
         return ("mujoco", _mujoco_state(layer.model, value))
-    if _is_static(value):
+    if _is_static(name, value):
         return None
     raise UnsupportedEnvState(
         f"env.id={_env_id(layer)}: cannot checkpoint {type(layer).__name__}.{name} "

@@ -25,9 +25,10 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
     name, env_id = settings.algo.name, settings.env.id
     entry = algorithm(name)
     if entry.actions == "discrete" and not isinstance(action_space, gym.spaces.Discrete):
+        hint = " (continuous actions: algo=ddpg, td3 or sac)"
         raise ConfigError(
-            f"algo={name} needs a discrete action space; env.id={env_id} has {action_space} "
-            "(continuous actions: algo=ddpg, td3 or sac)"
+            f"algo={name} needs a discrete action space; env.id={env_id} has {action_space}"
+            + (hint if isinstance(action_space, gym.spaces.Box) else "")
         )
     if entry.actions == "box":
         check_continuous_actions(name, env_id, action_space)
@@ -37,9 +38,9 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
 
 def check_continuous_actions(name: str, env_id: str, space: gym.Space) -> None:
     if not isinstance(space, gym.spaces.Box):
+        hint = " (discrete actions: algo=dqn)" if isinstance(space, gym.spaces.Discrete) else ""
         raise ConfigError(
-            f"algo={name} needs a continuous (Box) action space; env.id={env_id} has {space} "
-            "(discrete actions: algo=dqn)"
+            f"algo={name} needs a continuous (Box) action space; env.id={env_id} has {space}" + hint
         )
     if len(space.shape) != 1:
         raise ConfigError(
