@@ -144,21 +144,26 @@ def test_step_counts_accept_the_way_papers_write_them(tmp_path: Path):
 
 
 def test_a_failing_sweep_job_fails_alone(tmp_path: Path):
+    """Job 0's env makes state a checkpoint cannot hold only after the pre-flight's
+    step, so that job fails while running; job 1 runs to the end."""
     result = rl_run(
         "-m",
-        "env.id=NoSuchEnv-v0,CartPole-v1",
+        "algo=td3",
+        "env=gym",
+        "env.id=fake_envs:LateUncapturableState-v0,Pendulum-v1",
         *FAST,
         "trainer.total_steps=300",
         "eval.every=300",
+        "checkpoint.every=100",
         "hydra.sweep.dir=sweep",
         cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1] == "rl-run: 1 of 2 sweep jobs failed"
-    assert "NoSuchEnv-v0" in lines[0] and "Traceback" not in result.stderr
+    assert "training failed at step 100" in lines[0] and "Traceback" not in result.stderr
     failed = json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())
-    assert failed["status"] == "failed" and "NoSuchEnv-v0" in failed["error"]
+    assert failed["status"] == "failed" and "recent" in failed["error"]
     good = json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text())
     assert good["status"] == "completed" and good["env_steps"] == 300
 
