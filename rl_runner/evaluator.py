@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rl_runner.envs.batch import action_masks
 from rl_runner.envs.factory import EnvFactory
 
-Policy = Callable[[np.ndarray], np.ndarray]
+# (observations, legal-action masks or None) -> actions
+Policy = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,20 @@ class Evaluator:
 
     def run(self, policy: Policy) -> EvalResult:
         count = len(self.envs)
-        obs = np.stack([env.reset(seed=self.seed + k)[0] for k, env in enumerate(self.envs)])
+        first = [env.reset(seed=self.seed + k) for k, env in enumerate(self.envs)]
+        obs = np.stack([np.asarray(obs) for obs, _ in first])
+        masks = action_masks([info for _, info in first])
         returns = np.zeros(count)
         lengths = np.zeros(count, dtype=np.int64)
         running = np.ones(count, dtype=bool)
         while running.any():
             active = np.flatnonzero(running)
-            actions = policy(obs[active])
+            actions = policy(obs[active], None if masks is None else masks[active])
             for env_index, action in zip(active, actions, strict=True):
-                next_obs, reward, terminated, truncated, _ = self.envs[env_index].step(action)
+                next_obs, reward, terminated, truncated, info = self.envs[env_index].step(action)
                 obs[env_index] = next_obs
+                if masks is not None:
+                    masks[env_index] = info["action_mask"]
                 returns[env_index] += reward
                 lengths[env_index] += 1
                 running[env_index] = not (terminated or truncated)

@@ -14,7 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from rl_runner.config.algorithms import DDPGConfig, DQNConfig, SACConfig, TD3Config
+from rl_runner.config.algorithms import (
+    DDPGConfig,
+    DQNConfig,
+    QLearningConfig,
+    ReinforceConfig,
+    SACConfig,
+    SARSAConfig,
+    TabularPGConfig,
+    TD3Config,
+)
 from rl_runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,6 +42,9 @@ class Algorithm:
     # the groups besides algo and env it reads (a tabular agent needs no network)
     groups: tuple[str, ...]
     learning_rates: tuple[str, ...]  # its learning-rate keys, named in divergence advice
+    # "vector": what its network reads (checked with the network group); "discrete": a
+    # table index, so a Discrete observation space
+    observations: Literal["vector", "discrete"] = "vector"
 
     def builder(self) -> Callable[[Settings, EnvBatch, torch.device], Agent]:
         return importlib.import_module(self.agent_module).build  # type: ignore[no-any-return]
@@ -52,6 +64,18 @@ ALGORITHMS: dict[str, Algorithm] = {
     ),
     "sac": Algorithm(
         SACConfig, "rl_runner.agents.sac", "box", ("network", "buffer"), _ACTOR_CRITIC_RATES
+    ),
+    "reinforce": Algorithm(
+        ReinforceConfig, "rl_runner.agents.reinforce", "discrete", ("network",), ("algo.lr",)
+    ),
+    "q_learning": Algorithm(
+        QLearningConfig, "rl_runner.agents.q_learning", "discrete", (), ("algo.lr",), "discrete"
+    ),
+    "sarsa": Algorithm(
+        SARSAConfig, "rl_runner.agents.sarsa", "discrete", (), ("algo.lr",), "discrete"
+    ),
+    "tabular_pg": Algorithm(
+        TabularPGConfig, "rl_runner.agents.tabular_pg", "discrete", (), ("algo.lr",), "discrete"
     ),
 }
 

@@ -169,7 +169,8 @@ def _train(
 ) -> float | None:
     summary = trainer.run(on_logs_ready)
     log.info(
-        "done: %d env steps in %.1f s; eval return final %.2f, best %.2f (step %d); %s",
+        "done%s: %d env steps in %.1f s; eval return final %.2f, best %.2f (step %d); %s",
+        " (the policy converged: algo.stop_delta)" if summary["converged"] else "",
         summary["env_steps"],
         summary["wall_seconds"],
         summary["final_eval_return_mean"],
@@ -229,6 +230,8 @@ def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:
             f"reached trainer.stop_at_eval_return at step {trainer.env_steps}; raise it "
             "(or set it to null) to go on"
         )
+    elif trainer.agent.converged:
+        reason = f"stopped at step {trainer.env_steps}: its policy converged (algo's stop rule)"
     else:
         reason = (
             f"already has {trainer.env_steps} of {total} steps; "

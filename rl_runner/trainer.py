@@ -76,6 +76,7 @@ class Trainer:
         self.env_steps = 0
         self.episodes = 0
         self.obs = np.zeros(0)  # the current observations, set by reset() or a restore
+        self.masks: np.ndarray | None = None  # their legal actions, where the env says
         self.episode_returns = np.zeros(envs.num_envs)
         self.episode_lengths = np.zeros(envs.num_envs, dtype=np.int64)
         self.last_eval: float | None = None
@@ -116,7 +117,7 @@ class Trainer:
                 raise
         if not self._resumed:
             self.logger.log_text("config", self.config_text)
-            self.obs = self.envs.reset()
+            self.obs, self.masks = self.envs.reset()
         progress = Progress(self.schedule.total_steps, self.env_steps)
         try:
             with self._stop_on_signals():
@@ -186,15 +187,26 @@ class Trainer:
 
     @property
     def done(self) -> bool:
-        """The run has all its steps, or reached its evaluation target."""
-        return self.env_steps >= self.schedule.total_steps or self.reached_eval_target
+        """The run has all its steps, reached its evaluation target, or its agent
+        converged (its own stopping rule)."""
+        return (
+            self.env_steps >= self.schedule.total_steps
+            or self.reached_eval_target
+            or self.agent.converged
+        )
 
     def _step(self) -> None:
         obs = self.obs
-        actions = self.agent.act(obs, explore=True)
+        actions = self.agent.act(obs, explore=True, masks=self.masks)
         step = self.envs.step(actions)
         self.agent.observe(
-            obs, actions, step.rewards, step.final_obs, step.terminated, step.truncated
+            obs,
+            actions,
+            step.rewards,
+            step.final_obs,
+            step.terminated,
+            step.truncated,
+            step.final_masks,
         )
         metrics = self.agent.update()
         if metrics:
@@ -206,7 +218,7 @@ class Trainer:
         done = step.terminated | step.truncated
         if done.any():
             self._end_episodes(done)
-        self.obs = step.next_obs
+        self.obs, self.masks = step.next_obs, step.next_masks
 
     def _end_episodes(self, done: np.ndarray) -> None:
         for index in np.flatnonzero(done):
@@ -264,7 +276,9 @@ class Trainer:
     def _evaluate(self) -> float:
         """Evaluate, log, keep the best; returns the mean return."""
         self._check_finite(self._latest_metrics)
-        result = self.evaluator.run(lambda obs: self.agent.act(obs, explore=False))
+        result = self.evaluator.run(
+            lambda obs, masks: self.agent.act(obs, explore=False, masks=masks)
+        )
         self.last_eval = result.return_mean
         self.last_eval_step = self.env_steps
         self.logger.log_evaluation(self.env_steps, result.metrics(), result.returns.tolist())
@@ -306,6 +320,7 @@ class Trainer:
                 "env_steps": self.env_steps,
                 "episodes": self.episodes,
                 "obs": torch.from_numpy(np.array(self.obs)),
+                "masks": None if self.masks is None else torch.from_numpy(self.masks.copy()),
                 "episode_returns": torch.from_numpy(self.episode_returns.copy()),
                 "episode_lengths": torch.from_numpy(self.episode_lengths.copy()),
                 "last_eval": self.last_eval,
@@ -328,6 +343,8 @@ class Trainer:
         self.env_steps = loop["env_steps"]
         self.episodes = loop["episodes"]
         self.obs = loop["obs"].numpy().copy()
+        masks = loop.get("masks")
+        self.masks = None if masks is None else masks.numpy().copy()
         self.episode_returns = loop["episode_returns"].numpy().copy()
         self.episode_lengths = loop["episode_lengths"].numpy().copy()
         self.last_eval = loop["last_eval"]
@@ -355,6 +372,7 @@ class Trainer:
             "best_eval_return_mean": self.best_eval,
             "best_eval_step": self.best_eval_step,
             "reached_eval_target": self.reached_eval_target,
+            "converged": self.agent.converged,
             "wall_seconds": round(wall_seconds, 3),
         }
         if error is not None:

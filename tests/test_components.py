@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from rl_runner.agents.dqn import DQN, epsilon_at, learning_rate_at
+from rl_runner.agents.common import epsilon_at
+from rl_runner.agents.dqn import DQN, learning_rate_at
 from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.checkpoint import Checkpointer, load_checkpoint
-from rl_runner.config.algorithms import DQNConfig, EpsilonConfig, EpsilonSchedule
+from rl_runner.config.algorithms import (
+    DQNConfig,
+    EpsilonConfig,
+    EpsilonSchedule,
+    ScheduleUnit,
+)
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.envs.factory import env_factory
 from rl_runner.envs.snapshot import env_state, restore_env_state
@@ -52,12 +58,24 @@ def test_replay_ring_buffer_overwrites_the_oldest_and_round_trips():
 
 
 def test_epsilon_schedules_start_decay_and_settle():
-    linear = DQNConfig(epsilon=EpsilonConfig(EpsilonSchedule.linear, 1.0, 0.1, 100))
-    assert epsilon_at(linear, 0) == 1.0
-    assert epsilon_at(linear, 50) == pytest.approx(0.55)
-    assert epsilon_at(linear, 10_000) == pytest.approx(0.1)
-    tutorial = DQNConfig(epsilon=EpsilonConfig(EpsilonSchedule.exponential, 0.9, 0.05, 1000))
-    assert epsilon_at(tutorial, 1000) == pytest.approx(0.05 + 0.85 * np.exp(-1))
+    linear = EpsilonConfig(EpsilonSchedule.linear, 1.0, 0.1, 100)
+    assert epsilon_at(linear, 0, 0) == 1.0
+    assert epsilon_at(linear, 50, 0) == pytest.approx(0.55)
+    assert epsilon_at(linear, 10_000, 0) == pytest.approx(0.1)
+    tutorial = EpsilonConfig(EpsilonSchedule.exponential, 0.9, 0.05, 1000)
+    assert epsilon_at(tutorial, 1000, 0) == pytest.approx(0.05 + 0.85 * np.exp(-1))
+
+
+def test_episode_schedules_follow_finished_episodes_not_steps():
+    episodes = ScheduleUnit.episodes
+    # seed 003's maze: 0.5, halved after every episode
+    halving = EpsilonConfig(EpsilonSchedule.geometric, 0.5, 0.0, factor=0.5, unit=episodes)
+    assert [epsilon_at(halving, 10_000, k) for k in range(4)] == [0.5, 0.25, 0.125, 0.0625]
+    # seed 003's CartPole: 0.5 / (episode + 1), here floored at 0.01
+    inverse = EpsilonConfig(EpsilonSchedule.inverse, 0.5, 0.01, unit=episodes)
+    assert [epsilon_at(inverse, 0, k) for k in (0, 1, 4, 1000)] == [0.5, 0.25, 0.1, 0.01]
+    steps = EpsilonConfig(EpsilonSchedule.inverse, 0.5, 0.0)
+    assert epsilon_at(steps, 1, 100) == 0.25  # counts steps by default
 
 
 def test_learning_rate_decays_linearly_then_holds():
@@ -118,11 +136,11 @@ def test_env_batch_resets_finished_episodes_in_the_same_step():
 def test_evaluator_uses_the_same_seeds_every_time():
     evaluator = Evaluator(env_factory("CartPole-v1", {}, None), episodes=4, seed=100)
     rng = np.random.default_rng(0)
-    fixed_policy = lambda obs: (obs[:, 2] > 0).astype(np.int64)  # noqa: E731
+    fixed_policy = lambda obs, masks: (obs[:, 2] > 0).astype(np.int64)  # noqa: E731
     first, second = evaluator.run(fixed_policy), evaluator.run(fixed_policy)
     assert np.array_equal(first.returns, second.returns)
     assert len(set(first.returns.tolist())) > 1  # different seeds, different episodes
-    random_policy = lambda obs: rng.integers(2, size=len(obs))  # noqa: E731
+    random_policy = lambda obs, masks: rng.integers(2, size=len(obs))  # noqa: E731
     assert evaluator.run(random_policy).returns.shape == (4,)
 
 
@@ -203,7 +221,7 @@ def test_truncation_bootstraps_and_the_stored_successor_is_the_final_observation
     envs = EnvBatch(env_factory("CartPole-v1", {}, 5), num_envs=1, seed=0)
     buffer = ReplayBuffer(100, (4,), np.float32, (), np.int64, seed=0, device=CPU)
     agent = DQN(DQNConfig(learning_starts=10**6), mlp(4, [8], 2, "relu"), buffer, 4, 2, 0, CPU)
-    obs = envs.reset()
+    obs, _ = envs.reset()
     for _ in range(5):  # alternate pushes: the pole stays up, the 5-step limit truncates
         actions = np.array([agent.env_steps % 2])
         step = envs.step(actions)

@@ -155,7 +155,7 @@ class ActorCriticAgent:
         )
 
     # acting ------------------------------------------------------------------
-    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
         if explore and self.schedule.acting_randomly:
             actions = self.rng.uniform(-1.0, 1.0, size=(len(obs), self.scaler.dimensions))
         else:
@@ -185,6 +185,7 @@ class ActorCriticAgent:
         next_obs: np.ndarray,
         terminated: np.ndarray,
         truncated: np.ndarray,
+        next_masks: np.ndarray | None = None,
     ) -> None:
         self.buffer.add(obs, self.scaler.to_policy(actions), rewards, next_obs, terminated)
         self.schedule.observed(len(obs))
@@ -223,6 +224,10 @@ class ActorCriticAgent:
     @property
     def env_steps(self) -> int:
         return self.schedule.env_steps
+
+    @property
+    def converged(self) -> bool:
+        return False
 
     @property
     def counters(self) -> dict[str, int]:

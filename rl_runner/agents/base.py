@@ -16,8 +16,9 @@ Metrics = dict[str, "torch.Tensor | float"]
 
 
 class Agent(Protocol):
-    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
-        """Actions for a batch of observations; `explore=False` is the evaluation policy."""
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+        """Actions for a batch of observations; `explore=False` is the evaluation policy.
+        `masks` (batch, actions) marks the legal actions where the env reports them."""
         ...
 
     def observe(
@@ -28,15 +29,22 @@ class Agent(Protocol):
         next_obs: np.ndarray,
         terminated: np.ndarray,
         truncated: np.ndarray,
+        next_masks: np.ndarray | None = None,
     ) -> None:
         """Record one step of every env. `next_obs` is the true successor (the final
         observation where an episode ended), `terminated` stops bootstrapping and
-        `truncated` does not."""
+        `truncated` does not; `next_masks` are the legal actions at `next_obs`."""
         ...
 
     def update(self) -> Metrics:
         """Learn if the agent's schedule says so; empty when nothing was updated.
         Values may be 0-d tensors: the trainer reads them only when it logs."""
+        ...
+
+    @property
+    def converged(self) -> bool:
+        """The agent's own stopping rule holds (tabular policy gradient's policy stopped
+        changing): the trainer ends the run and records why."""
         ...
 
     def diagnostics(self) -> dict[str, float]:

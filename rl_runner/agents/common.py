@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from rl_runner.agents.base import Metrics
+from rl_runner.config.algorithms import EpsilonConfig, EpsilonSchedule, ScheduleUnit
+from rl_runner.config.schema import MLPConfig
+from rl_runner.errors import ConfigError
 from rl_runner.networks.flat import FlatParameters
 
 
@@ -57,6 +62,29 @@ def reapply_hyperparameters(
 def linear_schedule(start: float, end: float, duration: int, step: int) -> float:
     """From start to end over `duration` steps, then end."""
     return start + min(step / duration, 1.0) * (end - start)
+
+
+def epsilon_at(schedule: EpsilonConfig, env_steps: int, episodes: int) -> float:
+    """The exploration rate after `env_steps` steps and `episodes` finished episodes."""
+    t = episodes if schedule.unit is ScheduleUnit.episodes else env_steps
+    kind = schedule.schedule
+    if kind is EpsilonSchedule.linear:
+        return linear_schedule(schedule.start, schedule.end, schedule.decay_steps, t)
+    if kind is EpsilonSchedule.exponential:
+        return schedule.end + (schedule.start - schedule.end) * math.exp(-t / schedule.decay_steps)
+    if kind is EpsilonSchedule.geometric:
+        return max(schedule.end, schedule.start * schedule.factor**t)
+    return max(schedule.end, schedule.start / (t + 1))
+
+
+def check_no_action_join(network: MLPConfig) -> None:
+    """A network over observations alone has no layer for an action to join."""
+    if network.critic_action_layer != 0:
+        raise ConfigError("network.critic_action_layer: applies to actor-critic algorithms only")
+
+
+def finished_episodes(terminated: np.ndarray, truncated: np.ndarray) -> int:
+    return int(np.count_nonzero(terminated | truncated))
 
 
 def mean_metrics(burst: list[Metrics]) -> Metrics:

@@ -13,7 +13,6 @@ for every env step:
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,9 @@ from torch import nn
 from rl_runner.agents.base import Metrics
 from rl_runner.agents.common import (
     UpdateSchedule,
+    check_no_action_join,
+    epsilon_at,
+    finished_episodes,
     linear_schedule,
     make_optimizer,
     mean_metrics,
@@ -31,12 +33,11 @@ from rl_runner.agents.common import (
     reapply_hyperparameters,
 )
 from rl_runner.buffers.replay import ReplayBuffer
-from rl_runner.config.algorithms import DQNConfig, EpsilonSchedule, TDLoss
+from rl_runner.config.algorithms import DQNConfig, TDLoss
 from rl_runner.config.schema import MLPConfig, ReplayConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.envs.spaces import flat_observation_size
-from rl_runner.errors import ConfigError
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
 from rl_runner.seeding import generator_state, restore_generator_state
@@ -46,15 +47,6 @@ def learning_rate_at(config: DQNConfig, env_steps: int) -> float:
     if config.lr_decay_steps is None:
         return config.lr
     return linear_schedule(config.lr, config.lr_end, config.lr_decay_steps, env_steps)
-
-
-def epsilon_at(config: DQNConfig, env_steps: int) -> float:
-    schedule = config.epsilon
-    if schedule.schedule is EpsilonSchedule.linear:
-        return linear_schedule(schedule.start, schedule.end, schedule.decay_steps, env_steps)
-    return schedule.end + (schedule.start - schedule.end) * math.exp(
-        -env_steps / schedule.decay_steps
-    )
 
 
 class DQN:
@@ -90,19 +82,22 @@ class DQN:
             config.random_steps, config.learning_starts, config.train_freq, config.gradient_steps
         )
         self.updates = 0
+        self.episodes = 0  # finished training episodes (schedules may count them)
         self._steps_since_target_update = 0
         self._loss = F.smooth_l1_loss if config.loss is TDLoss.huber else F.mse_loss
         # Built after flattening: the numpy views must see the flat buffer.
         self._numpy_q = NumpyMLP(self.q_network) if NumpyMLP.supports(self.q_network) else None
 
     # acting ------------------------------------------------------------------
-    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+        """Masks are not used: DQN acts over every action (an illegal one is the env's
+        to handle)."""
         count = len(obs)
         if not explore:
             return self._greedy(obs)
         if self.schedule.acting_randomly:
             return self.rng.integers(self.num_actions, size=count)
-        explore_mask = self.rng.random(count) < epsilon_at(self.config, self.env_steps)
+        explore_mask = self.rng.random(count) < self.epsilon
         if explore_mask.all():  # skip the network when every action is random
             return self.rng.integers(self.num_actions, size=count)
         actions = self._greedy(obs)
@@ -128,14 +123,24 @@ class DQN:
         next_obs: np.ndarray,
         terminated: np.ndarray,
         truncated: np.ndarray,
+        next_masks: np.ndarray | None = None,
     ) -> None:
         self.buffer.add(obs, actions, rewards, next_obs, terminated)
         self.schedule.observed(len(obs))
+        self.episodes += finished_episodes(terminated, truncated)
         self._steps_since_target_update += len(obs)
 
     @property
     def env_steps(self) -> int:
         return self.schedule.env_steps
+
+    @property
+    def epsilon(self) -> float:
+        return epsilon_at(self.config.epsilon, self.env_steps, self.episodes)
+
+    @property
+    def converged(self) -> bool:
+        return False
 
     def update(self) -> Metrics:
         config = self.config
@@ -170,7 +175,7 @@ class DQN:
     # reporting and state -----------------------------------------------------
     def diagnostics(self) -> dict[str, float]:
         return {
-            "train/epsilon": epsilon_at(self.config, self.env_steps),
+            "train/epsilon": self.epsilon,
             "train/learning_rate": learning_rate_at(self.config, self.env_steps),
         }
 
@@ -187,6 +192,7 @@ class DQN:
             "counters": {
                 **self.schedule.state_dict(),
                 "updates": self.updates,
+                "episodes": self.episodes,
                 "steps_since_target_update": self._steps_since_target_update,
             },
         }
@@ -204,6 +210,9 @@ class DQN:
         counters = state["counters"]
         self.schedule.load_state_dict(counters)
         self.updates = counters["updates"]
+        self.episodes = counters.get(
+            "episodes", 0
+        )  # not in checkpoints written before it was counted
         self._steps_since_target_update = counters["steps_since_target_update"]
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
@@ -212,8 +221,7 @@ class DQN:
 def build(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
     network: MLPConfig = settings.network
     buffer: ReplayConfig = settings.buffer
-    if network.critic_action_layer != 0:
-        raise ConfigError("network.critic_action_layer: applies to actor-critic algorithms only")
+    check_no_action_join(network)
     obs_size = flat_observation_size(settings, envs.observation_space)
     num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
     q_network = mlp(obs_size, network.hidden_sizes, num_actions, network.activation.value)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from omegaconf import MISSING
+
 from rl_runner.config.schema import (
     Optimizer,
     require,
@@ -23,8 +25,15 @@ class TDLoss(str, Enum):
 
 
 class EpsilonSchedule(str, Enum):
-    linear = "linear"
-    exponential = "exponential"
+    linear = "linear"  # start to end over decay_steps, then end
+    exponential = "exponential"  # end + (start - end) * exp(-t / decay_steps)
+    geometric = "geometric"  # start * factor^t, not below end (seed 003: halved per episode)
+    inverse = "inverse"  # start / (t + 1), not below end (seed 003: 0.5 / (episode + 1))
+
+
+class ScheduleUnit(str, Enum):
+    steps = "steps"  # env steps
+    episodes = "episodes"  # finished training episodes
 
 
 def _check_update_schedule(
@@ -46,18 +55,21 @@ def _check_gamma(gamma: float) -> None:
 
 @dataclass
 class EpsilonConfig:
-    """Exploration rate as a function of environment steps."""
+    """Exploration rate as a function of env steps or of finished episodes (`unit`)."""
 
     schedule: EpsilonSchedule = EpsilonSchedule.linear
     start: float = 1.0
     end: float = 0.05
-    # linear: steps to go from start to end; exponential: the e-folding time.
+    # linear: units to go from start to end; exponential: the e-folding time
     decay_steps: int = 10_000
+    factor: float = 0.5  # geometric: the rate is multiplied by this per unit
+    unit: ScheduleUnit = ScheduleUnit.steps
 
     def __post_init__(self) -> None:
         require(0.0 <= self.end <= 1.0, "algo.epsilon.end", "must be in [0, 1]")
         require(0.0 <= self.start <= 1.0, "algo.epsilon.start", "must be in [0, 1]")
         require(self.decay_steps > 0, "algo.epsilon.decay_steps", "must be > 0")
+        require(0.0 < self.factor <= 1.0, "algo.epsilon.factor", "must be in (0, 1]")
 
 
 @dataclass
@@ -236,3 +248,89 @@ class SACConfig(ActorCriticConfig):
             "algo.log_std_min",
             f"must be below algo.log_std_max {self.log_std_max}",
         )
+
+
+def _tabular_epsilon() -> EpsilonConfig:
+    """Seed 003's maze: 0.5, halved after every episode."""
+    return EpsilonConfig(
+        EpsilonSchedule.geometric, start=0.5, end=0.0, factor=0.5, unit=ScheduleUnit.episodes
+    )
+
+
+@dataclass
+class TabularTDConfig:
+    """Tabular temporal-difference control, one value per (state, action); seed 003's
+    maze defaults. Needs discrete observations (a Box one through a discretiser)."""
+
+    name: str = MISSING
+    lr: float = 0.1  # eta: each update moves Q(s, a) this fraction towards its target
+    gamma: float = 0.9
+    # initial values uniform in [0, q_init_high) as in the tutorial; 0 starts at zeros
+    q_init_high: float = 1.0
+    # explores uniformly among the legal actions with this probability
+    epsilon: EpsilonConfig = field(default_factory=_tabular_epsilon)
+
+    def __post_init__(self) -> None:
+        require(0.0 < self.lr <= 1.0, "algo.lr", f"must be in (0, 1], got {self.lr}")
+        _check_gamma(self.gamma)
+        require_non_negative(self.q_init_high, "algo.q_init_high")
+
+
+@dataclass
+class QLearningConfig(TabularTDConfig):
+    """Q-learning: the target bootstraps from the best legal next action."""
+
+    name: str = "q_learning"
+
+
+@dataclass
+class SARSAConfig(TabularTDConfig):
+    """SARSA: the target bootstraps from the next action the policy actually takes."""
+
+    name: str = "sarsa"
+
+
+@dataclass
+class TabularPGConfig:
+    """Seed 003's policy gradient on a table: pi(a|s) = softmax(beta * theta[s]) over
+    the legal actions, theta moved after each episode by its state-action counts."""
+
+    name: str = "tabular_pg"
+    lr: float = 0.1  # eta: theta += lr * (N(s, a) - pi(a|s) N(s)) / T
+    beta: float = 1.0  # inverse temperature of the softmax
+    theta_init: float = 1.0  # every legal move starts equal, as the tutorial's theta_0
+    # stop the run once an episode's update changes the policy by less than this (sum of
+    # absolute changes over the table, the tutorial's 1e-4); null never stops early
+    stop_delta: float | None = 1e-4
+
+    def __post_init__(self) -> None:
+        require_positive(self.lr, "algo.lr")
+        require_positive(self.beta, "algo.beta")
+        require(abs(self.theta_init) < float("inf"), "algo.theta_init", "must be finite")
+        _check_optional_positive(self.stop_delta, "algo.stop_delta")
+
+
+@dataclass
+class ReinforceConfig:
+    """REINFORCE (Williams, 1992) as seed 003 teaches it: a softmax policy learnt from
+    each finished episode's Monte-Carlo returns, optionally against a learnt baseline."""
+
+    name: str = "reinforce"
+    # the tutorial's code uses 1e-4 and its text finds 3e-4 better; 3e-4 is the default
+    lr: float = 3e-4
+    optimizer: Optimizer = Optimizer.adam
+    adam_eps: float = 1e-8
+    gamma: float = 0.9  # discount of the returns G_t (the tutorial's 0.9)
+    # per episode: (G - mean) / (std + 1e-9), of the advantages when there is a baseline
+    normalise_returns: bool = True
+    # a learnt state value V(s) (an MLP shaped as the policy) subtracted from G_t
+    baseline: bool = False
+    baseline_lr: float = 1e-3
+    max_grad_norm: float | None = None  # clip the policy's gradient norm; null: no clip
+
+    def __post_init__(self) -> None:
+        require_positive(self.lr, "algo.lr")
+        require_positive(self.adam_eps, "algo.adam_eps")
+        require_positive(self.baseline_lr, "algo.baseline_lr")
+        _check_gamma(self.gamma)
+        _check_optional_positive(self.max_grad_norm, "algo.max_grad_norm")

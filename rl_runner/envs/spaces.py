@@ -32,6 +32,17 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
         )
     if entry.actions == "box":
         check_continuous_actions(name, env_id, action_space)
+    if entry.observations == "discrete" and not isinstance(observation_space, gym.spaces.Discrete):
+        hint = (
+            " (discretise it: env=cartpole_discrete, or env.id=rl_runner/Discretised-v0 "
+            "with env.kwargs.env_id, bins, low and high)"
+            if isinstance(observation_space, gym.spaces.Box)
+            else ""
+        )
+        raise ConfigError(
+            f"algo={name} keeps a table indexed by state and needs a discrete observation "
+            f"space; env.id={env_id} has {observation_space}{hint}"
+        )
     if "network" in entry.groups:
         flat_observation_size(settings, observation_space)
 

@@ -1,0 +1,142 @@
+"""Tabular policy gradient, seed 003's maze (a softmax policy over a table theta).
+
+pi(a|s) = softmax over the legal actions of s of beta * theta(s, a)
+for every episode (length T, N(s, a) = times a was taken in s, N(s) = visits to s):
+    theta(s, a) += lr * (N(s, a) - pi(a|s) * N(s)) / T       for every legal (s, a)
+    stop the run once the update changes pi by less than stop_delta (sum over the table)
+
+The tutorial's loop writes `theta + eta + delta`, a typo for `theta + eta * delta` (its
+own formula above the code); this is the formula. Legal actions come from the env's
+masks as states are visited; an env without masks makes every action legal.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from rl_runner.agents.base import Metrics
+from rl_runner.agents.common import finished_episodes
+from rl_runner.agents.tabular import legal_actions, table_shape
+from rl_runner.config.algorithms import TabularPGConfig
+from rl_runner.config.settings import Settings
+from rl_runner.envs.batch import EnvBatch
+from rl_runner.seeding import generator_state, restore_generator_state
+
+
+def softmax_policy(theta: np.ndarray, legal: np.ndarray, beta: float) -> np.ndarray:
+    """Rows of action probabilities, zero on illegal actions."""
+    logits = np.where(legal, beta * theta, -np.inf)
+    logits -= logits.max(axis=-1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+class TabularPG:
+    def __init__(
+        self, config: TabularPGConfig, num_states: int, num_actions: int, num_envs: int, seed: int
+    ) -> None:
+        self.config = config
+        self.num_actions = num_actions
+        self.rng = np.random.default_rng(seed)
+        self.theta = np.full((num_states, num_actions), config.theta_init)
+        self.legal = np.ones((num_states, num_actions), dtype=bool)  # as the masks say
+        # each env's running episode: state-action counts and length
+        self.counts = np.zeros((num_envs, num_states, num_actions), dtype=np.int64)
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.policy_change = math.inf  # of the latest update
+        self.env_steps = 0
+        self.episodes = 0
+        self.updates = 0
+        self._ended: np.ndarray | None = None  # envs whose episode ended at the last step
+
+    def policy(self) -> np.ndarray:
+        return softmax_policy(self.theta, self.legal, self.config.beta)
+
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+        states = np.asarray(obs, dtype=np.int64)
+        legal = legal_actions(masks, len(states), self.num_actions)
+        probabilities = softmax_policy(self.theta[states], legal, self.config.beta)
+        if not explore:
+            return probabilities.argmax(axis=-1)
+        self.legal[states] = legal  # training visits teach the table its legal moves
+        return np.array([self.rng.choice(self.num_actions, p=row) for row in probabilities])
+
+    def observe(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_masks: np.ndarray | None = None,
+    ) -> None:
+        envs = np.arange(len(obs))
+        self.counts[envs, np.asarray(obs, dtype=np.int64), actions] += 1
+        self.lengths += 1
+        self.env_steps += len(obs)
+        self.episodes += finished_episodes(terminated, truncated)
+        self._ended = terminated | truncated
+
+    def update(self) -> Metrics:
+        """Each finished episode's update, in env order."""
+        if self._ended is None or not self._ended.any():
+            return {}
+        changes = [self._learn_from_episode(int(index)) for index in np.flatnonzero(self._ended)]
+        self._ended = None
+        return {"train/policy_change": changes[-1]}
+
+    def _learn_from_episode(self, env_index: int) -> float:
+        counts = self.counts[env_index]
+        before = self.policy()
+        visits = counts.sum(axis=1, keepdims=True)
+        step = (counts - before * visits) / self.lengths[env_index]
+        self.theta += self.config.lr * np.where(self.legal, step, 0.0)
+        self.policy_change = float(np.abs(self.policy() - before).sum())
+        counts[:] = 0
+        self.lengths[env_index] = 0
+        self.updates += 1
+        return self.policy_change
+
+    @property
+    def converged(self) -> bool:
+        stop = self.config.stop_delta
+        return stop is not None and self.policy_change < stop
+
+    def diagnostics(self) -> dict[str, float]:
+        return {}
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {"env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates}
+
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        return {
+            "theta": torch.from_numpy(self.theta.copy()),
+            "legal": torch.from_numpy(self.legal.copy()),
+            "episode_counts": torch.from_numpy(self.counts.copy()),
+            "episode_lengths": torch.from_numpy(self.lengths.copy()),
+            "policy_change": self.policy_change,
+            "rng": generator_state(self.rng),
+            "counters": self.counters,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.theta = state["theta"].numpy().copy()
+        self.legal = state["legal"].numpy().copy()
+        self.counts = state["episode_counts"].numpy().copy()
+        self.lengths = state["episode_lengths"].numpy().copy()
+        self.policy_change = state["policy_change"]
+        restore_generator_state(self.rng, state["rng"])
+        counters = state["counters"]
+        self.env_steps = counters["env_steps"]
+        self.episodes = counters["episodes"]
+        self.updates = counters["updates"]
+
+
+def build(settings: Settings, envs: EnvBatch, device: torch.device) -> TabularPG:
+    return TabularPG(settings.algo, *table_shape(envs), envs.num_envs, settings.run.seed)
