@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,29 @@ def check_no_action_join(network: MLPConfig) -> None:
 
 def finished_episodes(terminated: np.ndarray, truncated: np.ndarray) -> int:
     return int(np.count_nonzero(terminated | truncated))
+
+
+@dataclass
+class Counters:
+    """Env steps, finished episodes and updates, for an agent that counts them itself."""
+
+    env_steps: int = 0
+    episodes: int = 0
+    updates: int = 0
+
+    def observed(self, terminated: np.ndarray, truncated: np.ndarray) -> None:
+        self.env_steps += len(terminated)
+        self.episodes += finished_episodes(terminated, truncated)
+
+    def state_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.env_steps, self.episodes, self.updates = (
+            state["env_steps"],
+            state["episodes"],
+            state["updates"],
+        )
 
 
 def mean_metrics(burst: list[Metrics]) -> Metrics:

@@ -24,8 +24,8 @@ from torch import nn
 
 from rl_runner.agents.base import Metrics
 from rl_runner.agents.common import (
+    Counters,
     check_no_action_join,
-    finished_episodes,
     make_optimizer,
     mean_metrics,
     optimise,
@@ -114,9 +114,7 @@ class Reinforce:
         )
         self.rng = np.random.default_rng(seed)  # action samples
         self.running = [Episode() for _ in range(num_envs)]
-        self.env_steps = 0
-        self.episodes = 0
-        self.updates = 0
+        self.count = Counters()
         self._ended: list[int] = []  # envs whose episode ended at the last step
         self._acting_masks: np.ndarray | None = None  # legal actions of the last training act
         # Built after flattening: the numpy views must see the flat buffer.
@@ -161,8 +159,7 @@ class Reinforce:
             if self._acting_masks is not None:
                 episode.masks.append(np.asarray(self._acting_masks[index], dtype=bool))
         self._ended = np.flatnonzero(terminated | truncated).tolist()
-        self.env_steps += len(obs)
-        self.episodes += finished_episodes(terminated, truncated)
+        self.count.observed(terminated, truncated)
 
     def update(self) -> Metrics:
         """One gradient step per episode that ended at the last step."""
@@ -198,7 +195,7 @@ class Reinforce:
         chosen = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
         loss = -(chosen * weights).sum()
         optimise(loss, self._policy_parameters, self.optimizer, config.max_grad_norm)
-        self.updates += 1
+        self.count.updates += 1
         # illegal actions have probability 0 and log-probability -inf: they add nothing
         entropy = -(log_probs.exp() * log_probs).nan_to_num().sum(dim=1).mean()
         return {**metrics, "loss/policy": loss.detach(), "train/entropy": entropy.detach()}
@@ -213,7 +210,7 @@ class Reinforce:
 
     @property
     def counters(self) -> dict[str, int]:
-        return {"env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates}
+        return self.count.state_dict()
 
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -239,10 +236,7 @@ class Reinforce:
             reapply_hyperparameters(self.value_optimizer, config.baseline_lr, 0.0, 1e-8)
         self.running = [Episode.from_state(episode) for episode in state["running_episodes"]]
         restore_generator_state(self.rng, state["rng"])
-        counters = state["counters"]
-        self.env_steps = counters["env_steps"]
-        self.episodes = counters["episodes"]
-        self.updates = counters["updates"]
+        self.count.load_state_dict(state["counters"])
 
 
 def build(settings: Settings, envs: EnvBatch, device: torch.device) -> Reinforce:

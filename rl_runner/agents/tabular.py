@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from rl_runner.agents.base import Metrics
-from rl_runner.agents.common import epsilon_at, finished_episodes
+from rl_runner.agents.common import Counters, epsilon_at
 from rl_runner.config.algorithms import TabularTDConfig
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.seeding import generator_state, restore_generator_state
@@ -58,14 +58,12 @@ class TabularTD:
         self.q = self.rng.uniform(0.0, config.q_init_high, size=(num_states, num_actions))
         # SARSA's next action per env, taken at the next step (NO_ACTION: none chosen)
         self.next_actions = np.full(num_envs, NO_ACTION, dtype=np.int64)
-        self.env_steps = 0
-        self.episodes = 0
-        self.updates = 0
+        self.count = Counters()
         self._transition: tuple[np.ndarray, ...] | None = None
 
     @property
     def epsilon(self) -> float:
-        return epsilon_at(self.config.epsilon, self.env_steps, self.episodes)
+        return epsilon_at(self.config.epsilon, self.count.env_steps, self.count.episodes)
 
     def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
         states = np.asarray(obs, dtype=np.int64)
@@ -99,8 +97,7 @@ class TabularTD:
     ) -> None:
         legal = legal_actions(next_masks, len(obs), self.num_actions)
         self._transition = (obs, actions, rewards, next_obs, terminated, truncated, legal)
-        self.env_steps += len(obs)
-        self.episodes += finished_episodes(terminated, truncated)
+        self.count.observed(terminated, truncated)
 
     def update(self) -> Metrics:
         """One TD update per env's last transition:
@@ -121,7 +118,7 @@ class TabularTD:
             error = target - self.q[state, action]
             self.q[state, action] += self.config.lr * error
             errors.append(error)
-        self.updates += 1
+        self.count.updates += 1
         return {"loss/td": float(np.mean(np.square(errors)))}
 
     def _next_value(self, env_index: int, next_state: int, legal: np.ndarray) -> float:
@@ -136,7 +133,7 @@ class TabularTD:
 
     @property
     def counters(self) -> dict[str, int]:
-        return {"env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates}
+        return self.count.state_dict()
 
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
         return {
@@ -150,7 +147,4 @@ class TabularTD:
         self.q = state["q_table"].numpy().copy()
         self.next_actions = state["next_actions"].numpy().copy()
         restore_generator_state(self.rng, state["rng"])
-        counters = state["counters"]
-        self.env_steps = counters["env_steps"]
-        self.episodes = counters["episodes"]
-        self.updates = counters["updates"]
+        self.count.load_state_dict(state["counters"])

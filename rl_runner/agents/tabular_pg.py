@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from rl_runner.agents.base import Metrics
-from rl_runner.agents.common import finished_episodes
+from rl_runner.agents.common import Counters
 from rl_runner.agents.tabular import legal_actions, table_shape
 from rl_runner.config.algorithms import TabularPGConfig
 from rl_runner.config.settings import Settings
@@ -48,9 +48,7 @@ class TabularPG:
         self.counts = np.zeros((num_envs, num_states, num_actions), dtype=np.int64)
         self.lengths = np.zeros(num_envs, dtype=np.int64)
         self.policy_change = math.inf  # of the latest update
-        self.env_steps = 0
-        self.episodes = 0
-        self.updates = 0
+        self.count = Counters()
         self._ended: np.ndarray | None = None  # envs whose episode ended at the last step
 
     def policy(self) -> np.ndarray:
@@ -78,8 +76,7 @@ class TabularPG:
         envs = np.arange(len(obs))
         self.counts[envs, np.asarray(obs, dtype=np.int64), actions] += 1
         self.lengths += 1
-        self.env_steps += len(obs)
-        self.episodes += finished_episodes(terminated, truncated)
+        self.count.observed(terminated, truncated)
         self._ended = terminated | truncated
 
     def update(self) -> Metrics:
@@ -99,7 +96,7 @@ class TabularPG:
         self.policy_change = float(np.abs(self.policy() - before).sum())
         counts[:] = 0
         self.lengths[env_index] = 0
-        self.updates += 1
+        self.count.updates += 1
         return self.policy_change
 
     @property
@@ -112,7 +109,7 @@ class TabularPG:
 
     @property
     def counters(self) -> dict[str, int]:
-        return {"env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates}
+        return self.count.state_dict()
 
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
         return {
@@ -132,10 +129,7 @@ class TabularPG:
         self.lengths = state["episode_lengths"].numpy().copy()
         self.policy_change = state["policy_change"]
         restore_generator_state(self.rng, state["rng"])
-        counters = state["counters"]
-        self.env_steps = counters["env_steps"]
-        self.episodes = counters["episodes"]
-        self.updates = counters["updates"]
+        self.count.load_state_dict(state["counters"])
 
 
 def build(settings: Settings, envs: EnvBatch, device: torch.device) -> TabularPG:
