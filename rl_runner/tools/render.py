@@ -1,0 +1,231 @@
+"""`rl-render`: watch a trained agent. Plays greedy episodes from a run's checkpoint and
+writes each as an animated GIF (or MP4) into the run directory's `renders/` folder.
+
+    rl-render outputs/2026-11-26/10-00-00_q_learning_maze_seed0       # best.pt, 1 episode
+    rl-render RUN_DIR --episodes 3 --checkpoint latest --format mp4
+
+Episode k resets with the run's evaluation seed + k, the seeds its evaluations used, so
+the first episode is the one `evaluations.jsonl` scored first. Each episode's return and
+length are printed. Works for every algorithm and every env that renders `rgb_array`
+(MuJoCo needs a headless OpenGL backend: MUJOCO_GL=egl, the default here, with the
+libegl1 package, or MUJOCO_GL=osmesa with libosmesa6). A GIF merges identical
+consecutive frames (their durations add); each frame is captioned with its step and
+the return so far, which keeps them distinct: one frame per step, plus the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rl_runner.errors import ConfigError
+from rl_runner.rundir import (
+    BEST_CHECKPOINT,
+    CHECKPOINT_DIR,
+    SAVED_CONFIG,
+    periodic_checkpoints,
+)
+
+RENDERS_DIR = "renders"
+CAPTION_PIXELS = 16
+GL_HINT = (
+    "MuJoCo renders headless with MUJOCO_GL=egl (Debian package libegl1) or "
+    "MUJOCO_GL=osmesa (libosmesa6)"
+)
+MP4_HINT = "MP4 needs imageio with its ffmpeg plugin: pip install 'rl-runner[video]'"
+
+
+def choose_checkpoint(run_dir: Path, choice: str) -> Path:
+    """`best` (best.pt, else the newest), `latest`, or a checkpoint file's path."""
+    directory = run_dir / CHECKPOINT_DIR
+    newest = periodic_checkpoints(directory)
+    if choice == "best" and (directory / BEST_CHECKPOINT).is_file():
+        return directory / BEST_CHECKPOINT
+    if choice in ("best", "latest"):
+        if not newest:
+            raise ConfigError(f"{run_dir} has no checkpoint yet")
+        return newest[-1]
+    path = Path(choice)
+    if not path.is_file() and (directory / choice).is_file():
+        path = directory / choice  # a name inside the run's checkpoints/
+    if not path.is_file():
+        raise ConfigError(f"--checkpoint: {choice} is not best, latest or a checkpoint file")
+    return path
+
+
+class Player:
+    """A run's agent, restored from a checkpoint, acting greedily in a rendering env."""
+
+    def __init__(self, run_dir: Path, checkpoint: Path) -> None:
+        # Imported here: `rl-render --help` and its argument errors need none of this.
+        import torch
+
+        from rl_runner.build import configure_torch
+        from rl_runner.checkpoint import load_checkpoint
+        from rl_runner.config.resume import load_saved_config
+        from rl_runner.envs.batch import EnvBatch
+        from rl_runner.envs.factory import make_env
+        from rl_runner.registry import algorithm
+
+        _, settings = load_saved_config(run_dir)
+        configure_torch(1)
+        # Headless: pygame-drawn envs (classic control) render off-screen with no sound,
+        # MuJoCo through EGL unless the user chose another OpenGL backend.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        env_config = settings.env
+        kwargs = {**env_config.kwargs, "render_mode": "rgb_array"}
+        make = lambda: make_env(env_config.id, kwargs, env_config.max_episode_steps)  # noqa: E731
+        self.env = make()
+        self.seed = settings.eval_seed
+        envs = EnvBatch(lambda: self.env, 1, self.seed)
+        self.agent = algorithm(settings.algo.name).builder()(settings, envs, torch.device("cpu"))
+        state = load_checkpoint(checkpoint)
+        try:
+            self.agent.load_state_dict(state["agent"])
+        except (KeyError, ValueError, RuntimeError) as error:
+            detail = " ".join(str(error).split())[:200]
+            raise ConfigError(f"{checkpoint} does not fit the run's config ({detail})") from error
+
+    def play(self, episode: int) -> tuple[list[np.ndarray], float, int]:
+        """Frames (the first observation's, then one per step, each captioned with its
+        step and the return so far), the return and the length."""
+        obs, info = self.env.reset(seed=self.seed + episode)
+        frames = [captioned(self._frame(), f"episode {episode}  step 0")]
+        total, length, done = 0.0, 0, False
+        while not done:
+            masks = info.get("action_mask")
+            batch_masks = None if masks is None else np.asarray(masks, dtype=bool)[None]
+            action = self.agent.act(np.asarray(obs)[None], explore=False, masks=batch_masks)[0]
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            length += 1
+            caption = f"episode {episode}  step {length}  return {total:.2f}"
+            frames.append(captioned(self._frame(), caption))
+            done = terminated or truncated
+        return frames, total, length
+
+    def _frame(self) -> np.ndarray:
+        frame = self.env.render()
+        if not isinstance(frame, np.ndarray):
+            raise ConfigError(f"{self.env.spec.id if self.env.spec else self.env} renders no image")
+        return frame
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def captioned(frame: np.ndarray, text: str) -> np.ndarray:
+    """The frame under a white band with `text`. Besides telling the viewer where they
+    are, it keeps every frame distinct: a GIF merges identical consecutive frames, and
+    two steps can draw the same picture (a cart that moved less than a pixel)."""
+    from PIL import Image, ImageDraw
+
+    band = np.full((CAPTION_PIXELS, frame.shape[1], 3), 255, dtype=np.uint8)
+    image = Image.fromarray(np.concatenate([band, frame[..., :3]], axis=0))
+    ImageDraw.Draw(image).text((4, 3), text, fill=(0, 0, 0))
+    return np.asarray(image)
+
+
+def write_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
+    from PIL import Image
+
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=1000 / fps, loop=0, optimize=False
+    )
+
+
+def write_mp4(frames: list[np.ndarray], path: Path, fps: float) -> None:
+    try:
+        import imageio.v3 as iio
+    except ImportError as error:
+        raise ConfigError(MP4_HINT) from error
+    # Sizes padded (edge pixels repeated) to multiples of the codec's 16-pixel blocks,
+    # which ffmpeg would otherwise resize to, with a warning.
+    height, width = frames[0].shape[:2]
+    padding = ((0, -height % 16), (0, -width % 16), (0, 0))
+    try:
+        iio.imwrite(path, np.stack([np.pad(f, padding, mode="edge") for f in frames]), fps=fps)
+    except (ImportError, RuntimeError) as error:  # the ffmpeg plugin missing or failing
+        raise ConfigError(f"{MP4_HINT} ({error})") from error
+
+
+WRITERS: dict[str, Callable[[list[np.ndarray], Path, float], None]] = {
+    "gif": write_gif,
+    "mp4": write_mp4,
+}
+
+
+def render(run_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    if not (run_dir / SAVED_CONFIG).is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no {SAVED_CONFIG})")
+    checkpoint = choose_checkpoint(run_dir, args.checkpoint)
+    output_dir = run_dir / RENDERS_DIR
+    output_dir.mkdir(exist_ok=True)
+    player = Player(run_dir, checkpoint)
+    results = []
+    try:
+        for episode in range(args.episodes):
+            try:
+                frames, total, length = player.play(episode)
+            except ConfigError:
+                raise
+            except Exception as error:  # the env's renderer: no OpenGL, a missing package
+                detail = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+                raise ConfigError(f"cannot render the run's env ({detail}); {GL_HINT}") from error
+            path = output_dir / f"{checkpoint.stem}_episode{episode}.{args.format}"
+            WRITERS[args.format](frames, path, args.fps)
+            results.append({"episode": episode, "return": total, "length": length, "path": path})
+            print(f"episode {episode}: return {total:.2f}, length {length}, {path}")
+    finally:
+        player.close()
+    return results
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def main(arguments: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rl-render", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a run directory")
+    parser.add_argument(
+        "--checkpoint",
+        default="best",
+        help="best (default: best.pt, else the newest), latest, or a checkpoint file",
+    )
+    parser.add_argument("--episodes", type=_positive(int), default=1, help="episodes to play")
+    parser.add_argument("--format", choices=sorted(WRITERS), default="gif")
+    parser.add_argument("--fps", type=_positive(float), default=30.0, help="frames per second")
+    args = parser.parse_args(arguments)
+    try:
+        render(args.run_dir, args)
+    except ConfigError as error:
+        print(f"rl-render: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"rl-render: error: {error.strerror or error}", file=sys.stderr)
+        return 4
+    return 0
+
+
+def cli() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

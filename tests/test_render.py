@@ -1,0 +1,116 @@
+"""`rl-render` as a user runs it: greedy episodes of a run's checkpoint as GIF / MP4
+files in the run directory, one frame per step plus the first."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+from conftest import FAST, ok, read_jsonl, rl_run
+from PIL import Image
+
+RL_RENDER = shutil.which("rl-render", path=str(Path(sys.executable).parent)) or "rl-render"
+EPISODE_LINE = re.compile(r"^episode (\d+): return (-?[\d.]+), length (\d+), (.+)$")
+
+
+def rl_render(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([RL_RENDER, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def played(result: subprocess.CompletedProcess) -> list[tuple[float, int, Path]]:
+    """(return, length, file) of each episode line rl-render printed."""
+    rows = [EPISODE_LINE.match(line) for line in result.stdout.splitlines()]
+    return [(float(m[2]), int(m[3]), Path(m[4])) for m in rows if m]
+
+
+def test_a_maze_episode_becomes_a_gif_of_every_step(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    args = ["algo=q_learning", "env=maze", "trainer.total_steps=2000", "eval.every=500"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    [(total, length, gif)] = played(ok(rl_render(str(run_dir), cwd=tmp_path)))
+    assert (total, length) == (1.0, 6)  # the shortest path, greedily
+    assert gif == run_dir / "renders" / "best_episode0.gif"
+    with Image.open(gif) as image:
+        assert image.n_frames == length + 1 and image.size == (193, 193 + 16)  # a caption band
+
+
+def test_cartpole_episodes_replay_the_evaluations_seeds(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    args = [*FAST, "trainer.total_steps=3000", "eval.every=1000", "eval.episodes=3"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    result = ok(rl_render(str(run_dir), "--episodes", "2", cwd=tmp_path))
+    episodes = played(result)
+    best = max(read_jsonl(run_dir / "evaluations.jsonl"), key=lambda row: row["eval/return_mean"])
+    # best.pt replays the evaluation that made it best, episode for episode
+    assert [total for total, _, _ in episodes] == best["returns"][:2]
+    for _, length, gif in episodes:
+        with Image.open(gif) as image:
+            assert image.n_frames == length + 1
+
+
+def test_mp4_of_the_latest_checkpoint(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(
+        rl_run(
+            *FAST,
+            "trainer.total_steps=1000",
+            "eval.every=1000",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    result = ok(rl_render(str(run_dir), "--checkpoint", "latest", "--format", "mp4", cwd=tmp_path))
+    [(_, length, video)] = played(result)
+    assert video.name == "step_0000001000_episode0.mp4"
+    frames = iio.imread(video)
+    assert frames.shape[0] == length + 1 and frames.shape[1] % 16 == frames.shape[2] % 16 == 0
+
+
+def test_a_mujoco_run_renders_headless(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    args = [
+        "algo=td3",
+        "env=hopper",
+        "trainer.total_steps=300",
+        "algo.random_steps=100",
+        "algo.learning_starts=100",
+        "eval.every=300",
+        "eval.episodes=1",
+    ]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    [(_, length, gif)] = played(ok(rl_render(str(run_dir), cwd=tmp_path)))
+    with Image.open(gif) as image:
+        assert image.n_frames == length + 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "mentions"),
+    [
+        (["{tmp}"], "is not a run directory"),
+        (["{run}", "--checkpoint", "nope.pt"], "--checkpoint: nope.pt"),
+        (["{run}", "--episodes", "0"], "must be > 0"),
+        (["{run}", "--format", "avi"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, arguments: list[str], mentions: str):
+    run_dir = tmp_path / "run"
+    ok(
+        rl_run(
+            "algo=q_learning",
+            "env=maze",
+            "trainer.total_steps=200",
+            "eval.every=200",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    filled = [a.format(tmp=tmp_path, run=run_dir) for a in arguments]
+    result = rl_render(*filled, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert mentions in result.stderr.strip().splitlines()[-1]
+    assert not (run_dir / "renders").exists() or not any((run_dir / "renders").iterdir())
