@@ -83,8 +83,10 @@ def _check_memory(settings: Settings, observation_space: gym.Space) -> None:
     """Refuse a replay memory or network that could never fit, before allocating it."""
     obs_size = int(np.prod(observation_space.shape or (1,)))
     capacity = getattr(settings.buffer, "capacity", 0)
+    # images are stored as the env's bytes, other observations as float32
+    obs_bytes = 1 if observation_space.dtype == np.uint8 else 4
     # two observations, an action, a reward and a flag per transition, 4 to 8 bytes each
-    replay_bytes = capacity * (2 * obs_size * 4 + 8 + 4 + 4)
+    replay_bytes = capacity * (2 * obs_size * obs_bytes + 8 + 4 + 4)
     sizes = [obs_size, *getattr(settings.network, "hidden_sizes", [])]
     parameters = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
     # online and target networks, gradients and two optimiser moments, in float32

@@ -45,6 +45,7 @@ class Algorithm:
     # "vector": what its network reads (checked with the network group); "discrete": a
     # table index, so a Discrete observation space
     observations: Literal["vector", "discrete"] = "vector"
+    image_input: bool = False  # its network may be network=cnn, over image observations
 
     def builder(self) -> Callable[[Settings, EnvBatch, torch.device], Agent]:
         return importlib.import_module(self.agent_module).build  # type: ignore[no-any-return]
@@ -54,7 +55,12 @@ _ACTOR_CRITIC_RATES = ("algo.actor_lr", "algo.critic_lr")
 
 ALGORITHMS: dict[str, Algorithm] = {
     "dqn": Algorithm(
-        DQNConfig, "rl_runner.agents.dqn", "discrete", ("network", "buffer"), ("algo.lr",)
+        DQNConfig,
+        "rl_runner.agents.dqn",
+        "discrete",
+        ("network", "buffer"),
+        ("algo.lr",),
+        image_input=True,
     ),
     "ddpg": Algorithm(
         DDPGConfig, "rl_runner.agents.ddpg", "box", ("network", "buffer"), _ACTOR_CRITIC_RATES

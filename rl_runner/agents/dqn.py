@@ -7,7 +7,7 @@ for every env step:
         sample a batch; y = r + gamma * (1 - terminated) * max_a' Q_target(s', a')
             (Double DQN: y uses Q_target(s', argmax_a' Q(s', a')))
         minimise loss(Q(s, a), y)       (Huber or MSE)
-    every target_update_every steps: Q_target <- tau * Q + (1 - tau) * Q_target
+    every target_update_every steps (or episodes): Q_target <- tau * Q + (1 - tau) * Q_target
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import copy
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,14 +34,21 @@ from rl_runner.agents.common import (
     reapply_hyperparameters,
 )
 from rl_runner.buffers.replay import ReplayBuffer
-from rl_runner.config.algorithms import DQNConfig, TDLoss
-from rl_runner.config.schema import MLPConfig, ReplayConfig
+from rl_runner.config.algorithms import DQNConfig, ScheduleUnit, TDLoss
+from rl_runner.config.schema import CNNConfig, ReplayConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import EnvBatch
-from rl_runner.envs.spaces import flat_observation_size
+from rl_runner.envs.spaces import flat_observation_size, image_shape
+from rl_runner.networks.cnn import ConvQNetwork, copy_buffers
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
 from rl_runner.seeding import generator_state, restore_generator_state
+
+
+def network_input(obs: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Observations as a network reads them: images stay bytes, the rest float32."""
+    tensor = torch.as_tensor(obs, device=device)
+    return tensor if tensor.dtype == torch.uint8 else tensor.float()
 
 
 def learning_rate_at(config: DQNConfig, env_steps: int) -> float:
@@ -62,7 +70,9 @@ class DQN:
     ) -> None:
         self.config = config
         self.device = device
-        self.q_network = q_network.to(device)
+        # Eval mode except for the loss's forward pass: acting, evaluation and targets use
+        # BatchNorm's running statistics (a CNN's; an MLP has no mode-dependent layer).
+        self.q_network = q_network.to(device).eval()
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self._online = FlatParameters(self.q_network)
         self._target = FlatParameters(self.target_network, with_grad=False)
@@ -83,7 +93,7 @@ class DQN:
         )
         self.updates = 0
         self.episodes = 0  # finished training episodes (schedules may count them)
-        self._steps_since_target_update = 0
+        self._since_target_update = 0  # in target_update_unit
         self._loss = F.smooth_l1_loss if config.loss is TDLoss.huber else F.mse_loss
         # Built after flattening: the numpy views must see the flat buffer.
         self._numpy_q = NumpyMLP(self.q_network) if NumpyMLP.supports(self.q_network) else None
@@ -111,7 +121,7 @@ class DQN:
         if self._numpy_q is not None:
             return self._numpy_q(obs).argmax(axis=1)
         with torch.inference_mode():
-            q_values = self.q_network(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+            q_values = self.q_network(network_input(obs, self.device))
         return q_values.argmax(dim=1).cpu().numpy()
 
     # learning ----------------------------------------------------------------
@@ -127,8 +137,10 @@ class DQN:
     ) -> None:
         self.buffer.add(obs, actions, rewards, next_obs, terminated)
         self.schedule.observed(len(obs))
-        self.episodes += finished_episodes(terminated, truncated)
-        self._steps_since_target_update += len(obs)
+        finished = finished_episodes(terminated, truncated)
+        self.episodes += finished
+        by_episode = self.config.target_update_unit is ScheduleUnit.episodes
+        self._since_target_update += finished if by_episode else len(obs)
 
     @property
     def env_steps(self) -> int:
@@ -150,9 +162,10 @@ class DQN:
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate_at(config, self.env_steps)
             metrics = mean_metrics([self._gradient_step() for _ in range(due)])
-        if self._steps_since_target_update >= config.target_update_every:
-            self._steps_since_target_update = 0
+        if self._since_target_update >= config.target_update_every:
+            self._since_target_update = 0
             self._target.update_towards(self._online, config.target_tau)
+            copy_buffers(self.target_network, self.q_network, config.target_tau)
         return metrics
 
     def _gradient_step(self) -> Metrics:
@@ -166,7 +179,9 @@ class DQN:
             else:
                 next_q = next_q_target.amax(dim=1)
             td_target = batch.rewards + config.gamma * (1.0 - batch.terminated) * next_q
+        self.q_network.train()
         q = self.q_network(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        self.q_network.eval()
         loss = self._loss(q, td_target)
         optimise(loss, self._online, self.optimizer, config.max_grad_norm, config.grad_clip_value)
         self.updates += 1
@@ -193,7 +208,7 @@ class DQN:
                 **self.schedule.state_dict(),
                 "updates": self.updates,
                 "episodes": self.episodes,
-                "steps_since_target_update": self._steps_since_target_update,
+                "since_target_update": self._since_target_update,
             },
         }
         if include_replay:
@@ -213,22 +228,37 @@ class DQN:
         self.episodes = counters.get(
             "episodes", 0
         )  # not in checkpoints written before it was counted
-        self._steps_since_target_update = counters["steps_since_target_update"]
+        self._since_target_update = counters.get(
+            "since_target_update", counters.get("steps_since_target_update")
+        )  # the older name: checkpoints written before targets could count episodes
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
 
 
-def build(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
-    network: MLPConfig = settings.network
-    buffer: ReplayConfig = settings.buffer
+def q_network_and_observations(
+    settings: Settings, envs: EnvBatch, num_actions: int
+) -> tuple[nn.Module, tuple[int, ...], npt.DTypeLike]:
+    """The Q-network the network group describes, and the shape and dtype the replay
+    memory stores observations in (images as the env's bytes)."""
+    network = settings.network
+    space = envs.observation_space
+    if isinstance(network, CNNConfig):
+        shape = image_shape(settings, space)
+        return ConvQNetwork(shape, network, num_actions), shape, np.dtype(space.dtype)
     check_no_action_join(network)
-    obs_size = flat_observation_size(settings, envs.observation_space)
-    num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
+    obs_size = flat_observation_size(settings, space)
     q_network = mlp(obs_size, network.hidden_sizes, num_actions, network.activation.value)
+    return q_network, (obs_size,), np.float32
+
+
+def build(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
+    buffer: ReplayConfig = settings.buffer
+    num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
+    q_network, obs_shape, obs_dtype = q_network_and_observations(settings, envs, num_actions)
     replay = ReplayBuffer(
         capacity=buffer.capacity,
-        obs_shape=(obs_size,),
-        obs_dtype=np.float32,
+        obs_shape=obs_shape,
+        obs_dtype=obs_dtype,
         action_shape=(),
         action_dtype=np.int64,
         seed=settings.run.seed,

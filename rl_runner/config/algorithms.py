@@ -94,9 +94,10 @@ class DQNConfig:
     # gradient_steps updates are made every train_freq env steps
     train_freq: int = 1
     gradient_steps: int = 1
-    # every target_update_every env steps: target <- tau*online + (1-tau)*target
-    # (tau = 1 is a hard copy)
+    # every target_update_every env steps (or finished episodes, target_update_unit):
+    # target <- tau*online + (1-tau)*target (tau = 1 is a hard copy)
     target_update_every: int = 1
+    target_update_unit: ScheduleUnit = ScheduleUnit.steps
     target_tau: float = 1.0
     epsilon: EpsilonConfig = field(default_factory=EpsilonConfig)
     loss: TDLoss = TDLoss.huber

@@ -99,6 +99,33 @@ class MLPConfig:
 
 
 @dataclass
+class CNNConfig:
+    """A convolutional Q-network for image observations (algo=dqn; seed 004's layout)."""
+
+    name: str = "cnn"
+    channels: list[int] = field(default_factory=lambda: [16, 32, 32])  # one conv layer each
+    kernel_size: int = 5
+    stride: int = 2
+    batch_norm: bool = True  # BatchNorm after each convolution
+    activation: Activation = Activation.relu
+
+    def __post_init__(self) -> None:
+        require(
+            len(self.channels) > 0 and all(c > 0 for c in self.channels),
+            "network.channels",
+            f"needs one or more sizes > 0, got {list(self.channels)}",
+        )
+        require(self.kernel_size >= 1, "network.kernel_size", "must be >= 1")
+        require(self.stride >= 1, "network.stride", "must be >= 1")
+
+    def output_size(self, size: int) -> int:
+        """An image side's length after the convolutions (no padding)."""
+        for _ in self.channels:
+            size = (size - self.kernel_size) // self.stride + 1
+        return size
+
+
+@dataclass
 class ReplayConfig:
     """Uniform experience replay."""
 
@@ -182,5 +209,5 @@ class RunConfig:
 
 # Options of the network and buffer groups, by their `name` field. Every env option
 # shares EnvConfig (env names are free labels); algorithms are in rl_runner/registry.py.
-NETWORK_SCHEMAS: dict[str, type] = {"mlp": MLPConfig, "ddpg_paper": MLPConfig}
+NETWORK_SCHEMAS: dict[str, type] = {"mlp": MLPConfig, "ddpg_paper": MLPConfig, "cnn": CNNConfig}
 BUFFER_SCHEMAS: dict[str, type] = {"replay": ReplayConfig}

@@ -36,6 +36,9 @@ _STATIC_TYPES = {
     ("gymnasium.envs.registration", "EnvSpec"),
     ("mujoco._structs", "MjModel"),
     ("gymnasium.envs.mujoco.mujoco_rendering", "MujocoRenderer"),
+    # classic control's pygame screen and clock: every render() redraws the whole screen
+    ("pygame.surface", "Surface"),
+    ("pygame.time", "Clock"),
 }
 _MJDATA = ("mujoco._structs", "MjData")
 _FUNCTION_TYPES = (
@@ -186,11 +189,14 @@ def _restore_value(layer: Any, kind: str, stored: Any, current: Any) -> Any:
 
 
 def _space_generators(layer: Any) -> dict[str, Any]:
+    """The spaces' generators, those that exist: a space nobody has sampled or seeded
+    (one a wrapper has replaced) has none yet, and asking for `np_random` would create
+    one from fresh OS entropy, different in every process."""
     spaces = {}
     for name in ("action_space", "observation_space"):
         space = vars(layer).get(name)
-        if isinstance(space, gym.Space):
-            spaces[name] = space.np_random.bit_generator.state
+        if isinstance(space, gym.Space) and space._np_random is not None:
+            spaces[name] = space._np_random.bit_generator.state
     return spaces
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from rl_runner.config.schema import CNNConfig
 from rl_runner.config.settings import Settings
 from rl_runner.errors import ConfigError
 from rl_runner.registry import algorithm
@@ -13,11 +14,33 @@ from rl_runner.registry import algorithm
 def flat_observation_size(settings: Settings, space: gym.Space) -> int:
     """The input width of an MLP agent, refusing observations an MLP cannot read."""
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        images = isinstance(space, gym.spaces.Box) and len(space.shape) in (3, 4)
         raise ConfigError(
             f"network={settings.network.name} needs a flat Box observation space; "
             f"env.id={settings.env.id} has {space}"
+            + (" (images: network=cnn with algo=dqn)" if images else "")
         )
     return int(space.shape[0])
+
+
+def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
+    """The observation shape a convolutional network reads: (C, H, W) images, or
+    (2, C, H, W) frame pairs, large enough for its convolutions."""
+    network = settings.network
+    assert isinstance(network, CNNConfig)
+    shape = space.shape if isinstance(space, gym.spaces.Box) else None
+    if shape is None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[0] != 2):
+        raise ConfigError(
+            f"network=cnn needs image observations, (channels, height, width) or frame pairs "
+            f"(2, channels, height, width); env.id={settings.env.id} has {space}"
+        )
+    if min(network.output_size(size) for size in shape[-2:]) < 1:
+        raise ConfigError(
+            f"network.channels / kernel_size / stride: {len(network.channels)} convolutions of "
+            f"{network.kernel_size}x{network.kernel_size} with stride {network.stride} leave "
+            f"nothing of env.id={settings.env.id}'s {shape[-2]}x{shape[-1]} images"
+        )
+    return tuple(int(size) for size in shape)
 
 
 def check_spaces(settings: Settings, observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -43,8 +66,17 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
             f"algo={name} keeps a table indexed by state and needs a discrete observation "
             f"space; env.id={env_id} has {observation_space}{hint}"
         )
-    if "network" in entry.groups:
+    if "network" not in entry.groups:
+        return
+    if not isinstance(settings.network, CNNConfig):
         flat_observation_size(settings, observation_space)
+    elif entry.image_input:
+        image_shape(settings, observation_space)
+    else:
+        raise ConfigError(
+            f"network=cnn: algo={name} reads vector observations (network=mlp); "
+            "algo=dqn reads images"
+        )
 
 
 def check_continuous_actions(name: str, env_id: str, space: gym.Space) -> None:

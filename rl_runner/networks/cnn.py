@@ -1,0 +1,52 @@
+"""A convolutional Q-network for image observations (seed 004's pixel DQN).
+
+Input: uint8 images (C, H, W), or frame pairs (2, C, H, W) of the previous and current
+image, read as their difference (the tutorial's `current_screen - last_screen`). Each
+convolution is followed by BatchNorm (optional) and the activation; a linear head
+gives one value per action. BatchNorm's running statistics are buffers: they are in
+the state dict (so in checkpoints), and acting and evaluation use them (eval mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from rl_runner.config.schema import CNNConfig
+from rl_runner.networks.mlp import ACTIVATIONS
+
+
+class ConvQNetwork(nn.Module):
+    def __init__(self, obs_shape: Sequence[int], config: CNNConfig, num_outputs: int) -> None:
+        super().__init__()
+        self.frame_pairs = len(obs_shape) == 4
+        in_channels, height, width = obs_shape[-3:]
+        layers: list[nn.Module] = []
+        for out_channels in config.channels:
+            layers.append(nn.Conv2d(in_channels, out_channels, config.kernel_size, config.stride))
+            if config.batch_norm:
+                layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(ACTIVATIONS[config.activation.value]())
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers)
+        features = in_channels * config.output_size(height) * config.output_size(width)
+        self.head = nn.Linear(features, num_outputs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() / 255.0
+        if self.frame_pairs:
+            x = x[:, 1] - x[:, 0]
+        return self.head(self.features(x).flatten(1))
+
+
+@torch.no_grad()
+def copy_buffers(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """A target network's buffers (BatchNorm statistics) follow the online network's like
+    its weights: floating ones by tau, counters copied."""
+    for target_buffer, source_buffer in zip(target.buffers(), source.buffers(), strict=True):
+        if target_buffer.is_floating_point() and tau < 1.0:
+            target_buffer.lerp_(source_buffer, tau)
+        else:
+            target_buffer.copy_(source_buffer)
