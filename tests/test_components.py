@@ -233,3 +233,41 @@ def test_truncation_bootstraps_and_the_stored_successor_is_the_final_observation
     assert torch.equal(stored["next_obs"][4], torch.from_numpy(step.final_obs[0]))
     assert not np.array_equal(step.final_obs, obs)  # the loop carries on from a reset
     assert torch.equal(stored["obs"][1:], stored["next_obs"][:4])
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_a_shared_next_observation_is_the_true_successor(num_envs: int):
+    """Images stored once: every sampled transition's next observation is the one the
+    env gave, across episode ends and the ring's wrap, and after a checkpoint."""
+
+    def make() -> ReplayBuffer:
+        return ReplayBuffer(
+            capacity=50,
+            obs_shape=(2,),
+            obs_dtype=np.uint8,
+            action_shape=(),
+            action_dtype=np.int64,
+            seed=0,
+            device=torch.device("cpu"),
+            share_next_obs=True,
+            num_envs=num_envs,
+        )
+
+    buffer, rng = make(), np.random.default_rng(0)
+    truth = {}
+    obs = rng.integers(0, 256, (num_envs, 2), dtype=np.uint8)
+    for _ in range(80):
+        final = rng.integers(0, 256, (num_envs, 2), dtype=np.uint8)
+        ended = rng.random(num_envs) < 0.2
+        reset = rng.integers(0, 256, (num_envs, 2), dtype=np.uint8)
+        buffer.add(obs, np.zeros(num_envs), np.zeros(num_envs), final, ended, ended)
+        truth.update({bytes(o): bytes(f) for o, f in zip(obs, final, strict=True)})
+        obs = np.where(ended[:, None], reset, final)
+    assert len(buffer) == 50 - num_envs and buffer.size == 50
+    restored = make()
+    restored.load_state_dict(buffer.state_dict())
+    for memory in (buffer, restored):
+        batch = memory.sample(256)
+        for o, n in zip(batch.obs.numpy(), batch.next_obs.numpy(), strict=True):
+            assert truth[bytes(o)] == bytes(n)
+    assert torch.equal(buffer.sample(8).next_obs, restored.sample(8).next_obs)

@@ -62,6 +62,10 @@ def test_pixel_dqn_trains_checkpoints_and_resumes_exactly(tmp_path: Path):
     agent = state["agent"]
     stored = agent["replay"]["storage"]
     assert stored["obs"].dtype == torch.uint8 and stored["obs"].shape[1:] == (2, 3, 40, 90)
+    # next observations stored once: only where an episode ended (its final observation)
+    ended = agent["replay"]["ended_rows"]
+    assert 0 < len(ended) < 40 and stored["next_obs"].shape[0] == len(ended)
+    assert state["loop"]["episodes"] == len(ended)
     online, target = agent["q_network"], agent["target_network"]
     means = [key for key in online if key.endswith("running_mean")]
     assert len(means) == 3  # one BatchNorm per convolution, its statistics saved

@@ -135,7 +135,7 @@ class DQN:
         truncated: np.ndarray,
         next_masks: np.ndarray | None = None,
     ) -> None:
-        self.buffer.add(obs, actions, rewards, next_obs, terminated)
+        self.buffer.add(obs, actions, rewards, next_obs, terminated, terminated | truncated)
         self.schedule.observed(len(obs))
         finished = finished_episodes(terminated, truncated)
         self.episodes += finished
@@ -263,6 +263,9 @@ def build(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
         action_dtype=np.int64,
         seed=settings.run.seed,
         device=device,
+        # an image's successor is the next step's image: stored once
+        share_next_obs=isinstance(settings.network, CNNConfig),
+        num_envs=envs.num_envs,
     )
     return DQN(
         settings.algo,

@@ -23,6 +23,12 @@ class ReplayBuffer:
     Storage is numpy (cheap per-step writes) with torch views over the same memory
     (cheap batched sampling). Only `terminated` is stored: a truncated episode still
     bootstraps from its final observation.
+
+    With `share_next_obs` (images: each observation is large) a transition's next
+    observation is not stored again where it is the same env's following observation,
+    `num_envs` rows on; only the final observation of an episode that ended is written
+    (into storage that is never touched, so never resident, elsewhere). The newest
+    `num_envs` transitions, whose successors are not stored yet, are not sampled.
     """
 
     def __init__(
@@ -34,9 +40,13 @@ class ReplayBuffer:
         action_dtype: npt.DTypeLike,
         seed: int,
         device: torch.device,
+        share_next_obs: bool = False,
+        num_envs: int = 1,
     ) -> None:
         self.capacity = capacity
         self.device = device
+        self.share_next_obs = share_next_obs
+        self.num_envs = num_envs
         self._arrays = {
             "obs": np.zeros((capacity, *obs_shape), dtype=obs_dtype),
             "actions": np.zeros((capacity, *action_shape), dtype=action_dtype),
@@ -44,12 +54,16 @@ class ReplayBuffer:
             "next_obs": np.zeros((capacity, *obs_shape), dtype=obs_dtype),
             "terminated": np.zeros(capacity, dtype=np.float32),
         }
+        self._ended = np.zeros(capacity, dtype=bool)  # the episode ended (shared storage)
         self._tensors = {name: torch.from_numpy(array) for name, array in self._arrays.items()}
         self._generator = torch.Generator().manual_seed(seed)
         self.position = 0
         self.size = 0
 
     def __len__(self) -> int:
+        """Transitions ready to sample."""
+        if self.share_next_obs:
+            return max(self.size - self.num_envs, 0)
         return self.size
 
     def add(
@@ -59,10 +73,16 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
+        ended: np.ndarray | None = None,
     ) -> None:
-        """Store a batch of transitions, one per environment."""
+        """Store a batch of transitions, one per environment. `ended` (terminated or
+        truncated) says where a shared next observation must be stored after all."""
         count = len(obs)
-        if count == 1:  # the common single-env case: plain row writes, no index arrays
+        if self.share_next_obs:
+            assert ended is not None and count == self.num_envs
+            rows = np.arange(self.position, self.position + count) % self.capacity
+            self._write_shared(rows, obs, actions, rewards, next_obs, terminated, ended)
+        elif count == 1:  # the common single-env case: plain row writes, no index arrays
             self._write(self.position, obs[0], actions[0], rewards[0], next_obs[0], terminated[0])
         else:
             rows = np.arange(self.position, self.position + count) % self.capacity
@@ -74,14 +94,41 @@ class ReplayBuffer:
         for array, values in zip(self._arrays.values(), fields, strict=True):
             array[rows] = values
 
+    def _write_shared(
+        self,
+        rows: np.ndarray,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        ended: np.ndarray,
+    ) -> None:
+        arrays = self._arrays
+        arrays["obs"][rows] = obs
+        arrays["actions"][rows] = actions
+        arrays["rewards"][rows] = rewards
+        arrays["terminated"][rows] = terminated
+        self._ended[rows] = ended
+        arrays["next_obs"][rows[ended]] = next_obs[ended]
+
     def sample(self, batch_size: int) -> ReplayBatch:
-        rows = torch.randint(self.size, (batch_size,), generator=self._generator)
         tensors = self._tensors
+        if self.share_next_obs:
+            oldest = (self.position - self.size) % self.capacity
+            drawn = torch.randint(len(self), (batch_size,), generator=self._generator)
+            rows = (drawn + oldest) % self.capacity
+            next_obs = tensors["obs"][(rows + self.num_envs) % self.capacity]
+            ended = torch.from_numpy(self._ended)[rows]
+            next_obs[ended] = tensors["next_obs"][rows[ended]]
+        else:
+            rows = torch.randint(self.size, (batch_size,), generator=self._generator)
+            next_obs = tensors["next_obs"][rows]
         batch = ReplayBatch(
             obs=tensors["obs"][rows],
             actions=tensors["actions"][rows],
             rewards=tensors["rewards"][rows],
-            next_obs=tensors["next_obs"][rows],
+            next_obs=next_obs,
             terminated=tensors["terminated"][rows],
         )
         if self.device.type == "cpu":
@@ -90,14 +137,22 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict[str, Any]:
         # Clone the filled rows: saving a view would write the whole preallocated storage.
-        return {
+        storage = {
+            name: tensor[: self.size].clone()
+            for name, tensor in self._tensors.items()
+            if not (name == "next_obs" and self.share_next_obs)
+        }
+        state: dict[str, Any] = {
             "position": self.position,
             "size": self.size,
             "generator": self._generator.get_state(),
-            "storage": {
-                name: tensor[: self.size].clone() for name, tensor in self._tensors.items()
-            },
+            "storage": storage,
         }
+        if self.share_next_obs:  # the next observations that are stored: ended rows only
+            ended_rows = torch.from_numpy(np.flatnonzero(self._ended[: self.size]))
+            storage["next_obs"] = self._tensors["next_obs"][ended_rows].clone()
+            state["ended_rows"] = ended_rows
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         size = state["size"]
@@ -105,6 +160,8 @@ class ReplayBuffer:
             raise ValueError(
                 f"checkpoint holds {size} transitions, buffer capacity is {self.capacity}"
             )
+        if ("ended_rows" in state) != self.share_next_obs:
+            raise ValueError("the checkpoint's replay memory stores next observations differently")
         for name, stored in state["storage"].items():
             target = self._tensors[name]
             if stored.shape[1:] != target.shape[1:] or stored.dtype != target.dtype:
@@ -112,7 +169,13 @@ class ReplayBuffer:
                     f"replay field {name!r}: checkpoint has {tuple(stored.shape[1:])} "
                     f"{stored.dtype}, the run has {tuple(target.shape[1:])} {target.dtype}"
                 )
-            target[:size] = stored
+            if name == "next_obs" and self.share_next_obs:
+                target[state["ended_rows"]] = stored
+            else:
+                target[:size] = stored
+        if self.share_next_obs:
+            self._ended[:] = False
+            self._ended[state["ended_rows"].numpy()] = True
         self.position = state["position"]
         self.size = size
         self._generator.set_state(state["generator"])
