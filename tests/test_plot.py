@@ -8,9 +8,9 @@ from pathlib import Path
 
 import matplotlib.image
 import numpy as np
-from conftest import tree_digest
+from conftest import ok, read_jsonl, rl_run, tree_digest
 
-from rl_runner.tools.plot import moving_average
+from rl_runner.tools.plot import draw, moving_average
 
 RL_PLOT = str(Path(sys.executable).parent / "rl-plot")
 
@@ -57,3 +57,19 @@ def test_plot_errors_are_one_line(finished_run: Path, tmp_path: Path):
     missing = tmp_path / "missing" / "curve.png"
     assert "is not a directory" in plot_error(str(finished_run), "-o", str(missing), cwd=tmp_path)
     assert "cannot write" in plot_error(str(finished_run), "-o", "/proc/curve.png", cwd=tmp_path)
+
+
+def test_runs_of_different_algorithms_overlay_with_a_legend(tmp_path: Path):
+    runs = {
+        "maze": ["algo=sarsa", "env=maze", "trainer.total_steps=1000", "eval.every=250"],
+        "reinforce": ["algo=reinforce", "trainer.total_steps=2000", "eval.every=500"],
+    }
+    for name, args in runs.items():
+        ok(rl_run(*args, f"hydra.run.dir={tmp_path / name}", cwd=tmp_path))
+    figure = draw([tmp_path / name for name in runs])
+    _, eval_axis = figure.axes
+    assert [text.get_text() for text in eval_axis.get_legend().get_texts()] == list(runs)
+    for line, name in zip(eval_axis.get_lines(), runs, strict=True):
+        evaluations = read_jsonl(tmp_path / name / "evaluations.jsonl")
+        assert line.get_xdata().tolist() == [row["step"] for row in evaluations]
+        assert line.get_ydata().tolist() == [row["eval/return_mean"] for row in evaluations]

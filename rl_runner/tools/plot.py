@@ -15,10 +15,14 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rl_runner.rundir import EVALUATIONS_FILE, METRICS_FILE, read_jsonl
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MOVING_AVERAGE = 100
 
@@ -40,6 +44,15 @@ def run_label(run_dir: Path) -> str:
 
 
 def plot_runs(run_dirs: list[Path], output: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = draw(run_dirs)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+
+
+def draw(run_dirs: list[Path]) -> Figure:
+    """The figure: training returns left, evaluations right, one colour per run."""
     # Imported here: `rl-plot --help` and its argument errors need neither.
     import matplotlib
 
@@ -78,8 +91,7 @@ def plot_runs(run_dirs: list[Path], output: Path) -> None:
     if len(run_dirs) <= 10:
         eval_axis.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
+    return figure
 
 
 def default_output(run_dirs: list[Path]) -> Path:
