@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def check_buildable(settings: Settings) -> None:
     env = make_env(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
     try:
         check_spaces(settings, env.observation_space, env.action_space)
-        _check_memory(settings, env.observation_space)
+        _check_memory(settings, env.observation_space, env.action_space)
         _try_one_step(settings, env)
         env_state(env)  # raises for state a checkpoint could not capture
     finally:
@@ -79,8 +80,32 @@ def _try_one_step(settings: Settings, env: gym.Env) -> None:
         ) from error
 
 
-def _check_memory(settings: Settings, observation_space: gym.Space) -> None:
-    """Refuse a replay memory or network that could never fit, before allocating it."""
+def _available_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_table_memory(
+    settings: Settings, observation_space: gym.Space, action_space: gym.Space
+) -> None:
+    """Refuse a tabular agent's table that could never fit (a fine discretisation)."""
+    if algorithm(settings.algo.name).observations != "discrete":
+        return
+    cells = int(getattr(observation_space, "n", 0)) * int(getattr(action_space, "n", 0))
+    # float64 values plus, for the policy gradient, each env's episode counts
+    table_bytes = cells * 8 * (2 + settings.env.num_envs)
+    if table_bytes > _available_memory():
+        raise ConfigError(
+            f"env.kwargs: {settings.env.id}'s {observation_space.n} states x "  # type: ignore[attr-defined]
+            f"{action_space.n} actions need a {table_bytes / 2**30:.1f} GiB table, more than "  # type: ignore[attr-defined]
+            f"this machine's {_available_memory() / 2**30:.1f} GiB (a discretised env: fewer bins)"
+        )
+
+
+def _check_memory(
+    settings: Settings, observation_space: gym.Space, action_space: gym.Space
+) -> None:
+    """Refuse a replay memory, network or table that could never fit, before allocating it."""
+    _check_table_memory(settings, observation_space, action_space)
     obs_size = int(np.prod(observation_space.shape or (1,)))
     capacity = getattr(settings.buffer, "capacity", 0)
     # images are stored as the env's bytes, other observations as float32
@@ -91,7 +116,7 @@ def _check_memory(settings: Settings, observation_space: gym.Space) -> None:
     parameters = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
     # online and target networks, gradients and two optimiser moments, in float32
     network_bytes = 5 * 4 * parameters
-    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    available = _available_memory()
     if replay_bytes + network_bytes > available:
         raise ConfigError(
             f"buffer.capacity / network.hidden_sizes: the replay memory "
@@ -134,6 +159,7 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
         run_dir,
         _config_markdown(settings),
         learning_rate_keys=entry.learning_rates,
+        clips_gradients="max_grad_norm" in {field.name for field in fields(entry.schema)},
     )
     if checkpoint is not None:
         try:
@@ -145,7 +171,7 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
             raise ConfigError(
                 f"resume: the checkpoint does not fit this config ({detail})"
             ) from err
-        if not holds_replay(checkpoint):
+        if "buffer" in entry.groups and not holds_replay(checkpoint):
             log.warning(
                 "resume: the checkpoint holds no replay memory (checkpoint.replay=false, or "
                 "not the newest checkpoint); training continues with an empty memory, so it "

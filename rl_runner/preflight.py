@@ -34,7 +34,13 @@ from rl_runner.config.compose import (
     sweep_jobs,
 )
 from rl_runner.config.resume import apply_resume_overrides, load_saved_config
-from rl_runner.config.settings import GROUPS, Settings, is_int_field, validate
+from rl_runner.config.settings import (
+    GROUPS,
+    Settings,
+    check_groups_read,
+    is_int_field,
+    validate,
+)
 from rl_runner.errors import ConfigError, RunnerError
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
@@ -97,11 +103,18 @@ def _quiet_warnings() -> Iterator[None]:
         yield
 
 
-def _check_runnable(cfg: DictConfig, context: str = "") -> Settings:
+def _override_keys(overrides: list[str]) -> list[str]:
+    return [override.key_or_group for override in parse_overrides(overrides)]
+
+
+def _check_runnable(
+    cfg: DictConfig, context: str = "", overrides: list[str] | None = None
+) -> Settings:
     from rl_runner.build import check_buildable
 
     try:
         settings = validate(cfg)
+        check_groups_read(settings.algo.name, _override_keys(overrides or []))
         with _quiet_warnings():
             check_buildable(settings)
     except ConfigError as error:
@@ -161,7 +174,7 @@ def _without(overrides: list[str], keys: tuple[str, ...]) -> list[str]:
 
 def prepare_fresh_run(flags: list[str], overrides: list[str]) -> Launch:
     composed = compose_config(overrides)
-    _check_runnable(_task_config(composed))
+    _check_runnable(_task_config(composed), overrides=overrides)
     explicit = _override_of(parse_overrides(overrides), "hydra.run.dir")
     run_dir = Path(str(composed.hydra.run.dir)).expanduser()
     kept = _without(overrides, RUN_DIR_KEYS)
@@ -213,7 +226,7 @@ def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
                 raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
     check_sweep_subdir(composed, jobs)
     for job, job_config in zip(jobs, job_configs, strict=True):  # then each job's env
-        _check_runnable(job_config, f"sweep job {' '.join(job)}")
+        _check_runnable(job_config, f"sweep job {' '.join(job)}", job)
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     kept = _without(overrides, SWEEP_DIR_KEYS)
@@ -249,6 +262,7 @@ def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -
     if not (run_dir / SAVED_CONFIG).is_file():
         raise ConfigError(f"resume: {run_dir} is not a run directory (no {SAVED_CONFIG})")
     saved, saved_settings = load_saved_config(run_dir)
+    check_groups_read(saved_settings.algo.name, _override_keys(overrides))
     merged, changes = apply_resume_overrides(saved, saved_settings, overrides)
     if show_config:
         validate(merged)

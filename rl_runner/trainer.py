@@ -60,9 +60,11 @@ class Trainer:
         run_dir: Path,
         config_text: str,
         learning_rate_keys: tuple[str, ...] = ("algo.lr",),
+        clips_gradients: bool = True,
     ) -> None:
         """`config_text` is written to TensorBoard once, when the run starts fresh;
-        `learning_rate_keys` are named in the advice when training diverges."""
+        `learning_rate_keys` (and algo.max_grad_norm where the algorithm `clips_gradients`)
+        are named in the advice when training diverges."""
         self.agent = agent
         self.envs = envs
         self.evaluator = evaluator
@@ -71,6 +73,7 @@ class Trainer:
         self.run_dir = run_dir
         self.config_text = config_text
         self.learning_rate_keys = learning_rate_keys
+        self.clips_gradients = clips_gradients
         self.logger: RunLogger  # opened by run(), after any restore
         # Loop state; everything here is in the checkpoint.
         self.env_steps = 0
@@ -266,8 +269,8 @@ class Trainer:
                     f"learning rate: {resume_command(self.run_dir)} {rates}"
                     if good
                     else "no checkpoint was written; start again with a smaller "
-                    f"{' / '.join(self.learning_rate_keys)} or gradient clipping "
-                    "(algo.max_grad_norm)"
+                    f"{' / '.join(self.learning_rate_keys)}"
+                    + (" or gradient clipping (algo.max_grad_norm)" if self.clips_gradients else "")
                 )
                 raise Diverged(
                     f"training diverged: {tag} is {value} at step {self.env_steps}; {advice}"

@@ -93,8 +93,9 @@ def test_resume_is_bitwise_equal_to_a_straight_run(tmp_path: Path, algo: str):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     ok(rl_run(*args, "trainer.total_steps=1500", f"hydra.run.dir={straight}", cwd=tmp_path))
     ok(rl_run(*args, "trainer.total_steps=1000", f"hydra.run.dir={resumed}", cwd=tmp_path))
-    ok(rl_run(f"resume={resumed}", "trainer.total_steps=1500", cwd=tmp_path))
+    result = ok(rl_run(f"resume={resumed}", "trainer.total_steps=1500", cwd=tmp_path))
     assert_same_run(straight, resumed, 1500)
+    assert "replay memory" not in result.stderr  # exact: no warning that it is not
 
 
 MUJOCO = [*QUICK, "env=hopper", "algo.random_steps=300", "algo.learning_starts=300"]

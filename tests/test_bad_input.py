@@ -279,6 +279,48 @@ CASES: dict[str, Case] = {
     "saved config missing a key": Case(["resume={run}"], "lacks seed", saved_config_without_seed),
     "malformed saved config": Case(["resume={run}"], "not valid YAML", malformed_saved_config),
     "invalid saved config": Case(["resume={run}"], "algo.gamma", invalid_saved_config),
+    # the tutorials' agents and envs
+    "tabular network key": Case(
+        ["algo=q_learning", "env=maze", "network.hidden_sizes=[8]"],
+        "algo=q_learning has no network",
+    ),
+    "tabular network option": Case(
+        ["algo=sarsa", "env=maze", "network=ddpg_paper"], "network: algo=sarsa has no network"
+    ),
+    "reinforce buffer key": Case(
+        ["algo=reinforce", "buffer.capacity=5"], "buffer.capacity: algo=reinforce has no buffer"
+    ),
+    "resume a dqn run with another network": Case(
+        ["resume={run}", "network=cnn"], "network: a resumed run keeps its network option"
+    ),
+    "unreachable maze goal": Case(
+        ["algo=q_learning", "env=maze", "env.kwargs.walls=[[5,8],[7,8]]"], "cannot be reached"
+    ),
+    "maze start is its goal": Case(
+        ["algo=q_learning", "env=maze", "env.kwargs.start=8"], "start and goal must differ"
+    ),
+    "fractional maze size": Case(
+        ["algo=q_learning", "env=maze", "env.kwargs.rows=2.5"], "rows must be a whole number"
+    ),
+    "infinite discretiser bound": Case(
+        ["algo=q_learning", "env=cartpole_discrete", "env.kwargs.low=[-inf,-3,-0.4,-2]"],
+        "low and high must be finite",
+    ),
+    "table beyond memory": Case(
+        ["algo=q_learning", "env=cartpole_discrete", "env.kwargs.bins=[200,200,200,200]"],
+        "GiB table",
+    ),
+    "an env preset for other algorithms": Case(
+        ["algo=reinforce", "env=pendulum"], "env=pendulum sets algo.random_steps"
+    ),
+    "epsilon rising": Case(
+        ["algo.epsilon.start=0.1", "algo.epsilon.end=0.9"], "algo.epsilon.end: must not exceed"
+    ),
+    "cnn for a vector algorithm": Case(
+        ["algo=td3", "env=pendulum", "network=cnn"], "network=cnn: algo=td3 reads vector"
+    ),
+    "cnn on vector observations": Case(["network=cnn"], "network=cnn needs image observations"),
+    "mlp on images": Case(["env=cartpole_pixels"], "images: network=cnn with algo=dqn"),
 }
 
 

@@ -37,6 +37,19 @@ def test_a_checkpoint_holds_the_running_episode(tmp_path: Path):
     assert set(state["agent"]) >= {"policy", "optimizer", "rng", "counters"}
 
 
+def test_a_resume_keeps_its_baseline_or_its_absence(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(
+        rl_run(
+            "algo=reinforce", "trainer.total_steps=300", f"hydra.run.dir={run_dir}", cwd=tmp_path
+        )
+    )
+    result = rl_run(
+        f"resume={run_dir}", "algo.baseline=true", "trainer.total_steps=600", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "algo.baseline: cannot change" in result.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("baseline", [False, True])
 def test_reinforce_balances_cartpole(tmp_path: Path, baseline: bool):

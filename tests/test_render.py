@@ -88,12 +88,26 @@ def test_a_mujoco_run_renders_headless(tmp_path: Path):
         assert image.n_frames == length + 1
 
 
+def test_a_checkpoint_of_another_kind_of_run_is_refused(tmp_path: Path):
+    runs = {}
+    for algo in ("q_learning", "sarsa"):
+        runs[algo] = tmp_path / algo
+        args = [f"algo={algo}", "env=maze", "trainer.total_steps=200", "eval.every=200"]
+        ok(rl_run(*args, f"hydra.run.dir={runs[algo]}", cwd=tmp_path))
+    foreign = runs["sarsa"] / "checkpoints" / "best.pt"
+    result = rl_render(str(runs["q_learning"]), "--checkpoint", str(foreign), cwd=tmp_path)
+    assert result.returncode == 2 and "belongs to" in result.stderr
+    assert not (runs["q_learning"] / "renders").exists()
+
+
 @pytest.mark.parametrize(
     ("arguments", "mentions"),
     [
         (["{tmp}"], "is not a run directory"),
         (["{run}", "--checkpoint", "nope.pt"], "--checkpoint: nope.pt"),
-        (["{run}", "--episodes", "0"], "must be > 0"),
+        (["{run}", "--episodes", "0"], "must be >= 1"),
+        (["{run}", "--fps", "1e-9"], "between 0.1 and 100"),
+        (["{run}", "--checkpoint", "{run}/.hydra/config.yaml"], "not an rl-runner checkpoint"),
         (["{run}", "--format", "avi"], "invalid choice"),
     ],
 )
@@ -112,5 +126,6 @@ def test_bad_input_is_one_line(tmp_path: Path, arguments: list[str], mentions: s
     filled = [a.format(tmp=tmp_path, run=run_dir) for a in arguments]
     result = rl_render(*filled, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert mentions in result.stderr.strip().splitlines()[-1]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("rl-render: error: ") and mentions in line
     assert not (run_dir / "renders").exists() or not any((run_dir / "renders").iterdir())

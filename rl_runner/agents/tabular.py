@@ -41,6 +41,16 @@ def masked_argmax(values: np.ndarray, legal: np.ndarray) -> np.ndarray:
     return np.where(legal, values, -np.inf).argmax(axis=-1)
 
 
+def check_table(name: str, stored: torch.Tensor, expected: np.ndarray) -> np.ndarray:
+    """A checkpoint's table, if it has this run's shape (states x actions)."""
+    if tuple(stored.shape) != expected.shape:
+        raise ValueError(
+            f"the checkpoint's {name} is {tuple(stored.shape)}, this run's env needs "
+            f"{expected.shape}"
+        )
+    return stored.numpy().copy()
+
+
 def random_legal(rng: np.random.Generator, legal: np.ndarray) -> int:
     return int(rng.choice(np.flatnonzero(legal)))
 
@@ -144,7 +154,7 @@ class TabularTD:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q = state["q_table"].numpy().copy()
+        self.q = check_table("Q table", state["q_table"], self.q)
         self.next_actions = state["next_actions"].numpy().copy()
         restore_generator_state(self.rng, state["rng"])
         self.count.load_state_dict(state["counters"])

@@ -20,7 +20,7 @@ import torch
 
 from rl_runner.agents.base import Metrics
 from rl_runner.agents.common import Counters
-from rl_runner.agents.tabular import legal_actions, table_shape
+from rl_runner.agents.tabular import check_table, legal_actions, table_shape
 from rl_runner.config.algorithms import TabularPGConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import EnvBatch
@@ -123,7 +123,7 @@ class TabularPG:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.theta = state["theta"].numpy().copy()
+        self.theta = check_table("theta table", state["theta"], self.theta)
         self.legal = state["legal"].numpy().copy()
         self.counts = state["episode_counts"].numpy().copy()
         self.lengths = state["episode_lengths"].numpy().copy()

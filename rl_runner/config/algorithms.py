@@ -68,6 +68,11 @@ class EpsilonConfig:
     def __post_init__(self) -> None:
         require(0.0 <= self.end <= 1.0, "algo.epsilon.end", "must be in [0, 1]")
         require(0.0 <= self.start <= 1.0, "algo.epsilon.start", "must be in [0, 1]")
+        require(
+            self.end <= self.start,
+            "algo.epsilon.end",
+            f"must not exceed start {self.start} (the rate decays to end), got {self.end}",
+        )
         require(self.decay_steps > 0, "algo.epsilon.decay_steps", "must be > 0")
         require(0.0 < self.factor <= 1.0, "algo.epsilon.factor", "must be in (0, 1]")
 

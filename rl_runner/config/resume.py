@@ -35,6 +35,9 @@ FIXED_KEYS = {
     "algo.amsgrad": "the checkpoint holds the optimiser's state without or with its extra moments",
     "algo.alpha": "a learnt temperature and a fixed one keep different state in the checkpoint",
     "algo.name": "a resumed run keeps its algorithm",
+    "algo.baseline": "the checkpoint holds the learnt baseline, or none",
+    "algo.q_init_high": "it only sets the initial values of a table the checkpoint holds",
+    "algo.theta_init": "it only sets the initial values of a table the checkpoint holds",
 }
 FIXED_REASONS = {
     "env": "it shapes the training environments the checkpoint restores",
@@ -45,25 +48,26 @@ FIXED_REASONS = {
 _ABSENT = object()
 
 
-def load_saved_config(run_dir: Path) -> tuple[DictConfig, Settings]:
-    """A run directory's saved config, read and validated, with one-line errors."""
+def load_saved_config(run_dir: Path, context: str = "resume: ") -> tuple[DictConfig, Settings]:
+    """A run directory's saved config, read and validated, with one-line errors
+    (prefixed by `context`)."""
     path = run_dir / SAVED_CONFIG
     try:
         saved = OmegaConf.load(path)
     except (yaml.YAMLError, OmegaConfBaseException, UnicodeDecodeError) as error:
         reason = " ".join(str(error).split())[:200]
-        raise ConfigError(f"resume: {path} is not valid YAML ({reason})") from error
+        raise ConfigError(f"{context}{path} is not valid YAML ({reason})") from error
     except OSError as error:
-        raise ConfigError(f"resume: cannot read {path} ({error.strerror})") from error
+        raise ConfigError(f"{context}cannot read {path} ({error.strerror})") from error
     if not isinstance(saved, DictConfig):
-        raise ConfigError(f"resume: {path} is not a config mapping")
+        raise ConfigError(f"{context}{path} is not a config mapping")
     try:
         settings = validate(saved)
     except ConfigError as error:
-        raise ConfigError(f"resume: the saved config {path} is invalid: {error}") from error
+        raise ConfigError(f"{context}the saved config {path} is invalid: {error}") from error
     missing = sorted(_key_paths(_schema_tree(settings)) - _key_paths(_plain(saved)))
     if missing:  # a default would silently stand in for what the run used
-        raise ConfigError(f"resume: the saved config {path} lacks {', '.join(missing[:5])}")
+        raise ConfigError(f"{context}the saved config {path} lacks {', '.join(missing[:5])}")
     return saved, settings
 
 

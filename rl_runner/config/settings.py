@@ -84,6 +84,19 @@ def groups_of(algo_name: str) -> tuple[str, ...]:
     return ("algo", "env", *algorithm(algo_name).groups)
 
 
+def check_groups_read(algo_name: str, keys: list[str]) -> None:
+    """Refuse a command-line setting in a group the algorithm does not read (a tabular
+    agent's `network.hidden_sizes`): it would be saved with the run and do nothing."""
+    read = groups_of(algo_name)
+    for key in keys:
+        group = key.lstrip("+~").split(".")[0]
+        if group in GROUPS and group not in read:
+            raise ConfigError(
+                f"{key}: algo={algo_name} has no {group} (it reads {', '.join(read)}); "
+                "leave this setting out"
+            )
+
+
 def validate(cfg: DictConfig) -> Settings:
     """Every section checked against its schema, then the settings checked together.
     Groups the algorithm does not declare are left out (None)."""

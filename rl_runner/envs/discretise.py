@@ -34,6 +34,9 @@ class DiscretiseObservation(gym.ObservationWrapper):
                 )
         if any(count < 1 for count in bins):
             raise ValueError(f"bins must be >= 1, got {list(bins)}")
+        low, high = _numbers("low", low), _numbers("high", high)
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise ValueError(f"low and high must be finite, got {list(low)} and {list(high)}")
         if any(not lo < hi for lo, hi in zip(low, high, strict=True)):
             raise ValueError(f"each low must be below its high, got {list(low)} and {list(high)}")
         # inner edges only: np.digitize then gives 0 .. bins-1
@@ -49,6 +52,13 @@ class DiscretiseObservation(gym.ObservationWrapper):
             np.digitize(value, edges) for value, edges in zip(observation, self.edges, strict=True)
         ]
         return int(np.dot(indices, self.place_values))
+
+
+def _numbers(name: str, values: Sequence[object]) -> list[float]:
+    try:
+        return [float(value) for value in values]  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be numbers, got {list(values)}") from error
 
 
 def make_discretised(

@@ -36,9 +36,14 @@ class MazeEnv(gym.Env):
         walls: Sequence[Sequence[int]] = TUTORIAL_WALLS,
         render_mode: str | None = None,
     ) -> None:
+        rows, cols, start, goal = (
+            _whole_number(name, value)
+            for name, value in (("rows", rows), ("cols", cols), ("start", start), ("goal", goal))
+        )
         self.rows, self.cols, self.start, self.goal = rows, cols, start, goal
         self.walls = _check_layout(rows, cols, start, goal, walls)
         self.legal = _legal_moves(rows, cols, self.walls)  # (cells, 4) int8
+        self.shortest_path_length()  # raises if the goal cannot be reached
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
         self.render_mode = render_mode
@@ -75,6 +80,12 @@ class MazeEnv(gym.Env):
         return _draw(self.rows, self.cols, self.walls, self.goal, self.cell)
 
 
+def _whole_number(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
 def _check_layout(
     rows: int, cols: int, start: int, goal: int, walls: Sequence[Sequence[int]]
 ) -> tuple[tuple[int, int], ...]:
@@ -85,9 +96,13 @@ def _check_layout(
     for name, cell in (("start", start), ("goal", goal)):
         if not 0 <= cell < cells:
             raise ValueError(f"{name} must be a cell in [0, {cells}), got {cell}")
+    if start == goal:
+        raise ValueError(f"start and goal must differ, both are {start}")
     pairs = set()
     for wall in walls:
-        a, b = (int(cell) for cell in wall)
+        if len(wall) != 2:
+            raise ValueError(f"a wall is a pair of cells, got {list(wall)}")
+        a, b = (_whole_number("a wall's cell", cell) for cell in wall)
         if b not in _neighbours(a, rows, cols):
             raise ValueError(f"wall {list(wall)} must join two adjacent cells of {rows}x{cols}")
         pairs.add((min(a, b), max(a, b)))
@@ -130,7 +145,7 @@ def shortest_path_length(legal: np.ndarray, cols: int, start: int, goal: int) ->
             if other not in distance:
                 distance[other] = distance[cell] + 1
                 frontier.append(other)
-    raise ValueError(f"the goal {goal} cannot be reached from {start}")
+    raise ValueError(f"the goal {goal} cannot be reached from the start {start} (walls)")
 
 
 def _draw(

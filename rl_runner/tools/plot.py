@@ -1,7 +1,7 @@
 """`rl-plot`: learning curves of one or more run directories as a PNG.
 
     rl-plot outputs/2026-11-23/12-00-00_dqn_cartpole_seed0    # -> ./12-00-00_dqn_cartpole_seed0.png
-    rl-plot outputs/multirun/2026-11-23/12-00-00/* -o sweep.png # runs overlaid
+    rl-plot outputs/multirun/2026-11-23/12-00-00/*/ -o sweep.png # runs overlaid
 
 Left: training episode returns with their 100-episode moving average (as the DQN
 tutorial plots durations). Right: evaluation return mean and std against env steps.
@@ -11,7 +11,6 @@ A run still being written, or killed mid-write, is plotted up to its last whole 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rl_runner.rundir import EVALUATIONS_FILE, METRICS_FILE, read_jsonl
+from rl_runner.tools.cli import OneLineParser
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -106,7 +106,7 @@ def _error(message: str) -> int:
 
 
 def main(arguments: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rl-plot", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="rl-plot", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     parser.add_argument(
         "-o", "--output", type=Path, help="PNG path (default: ./<run name>.png in this directory)"

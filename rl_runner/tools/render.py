@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,8 +29,13 @@ from rl_runner.rundir import (
     BEST_CHECKPOINT,
     CHECKPOINT_DIR,
     SAVED_CONFIG,
+    inside_run,
     periodic_checkpoints,
 )
+from rl_runner.tools.cli import OneLineParser
+
+if TYPE_CHECKING:
+    from rl_runner.config.settings import Settings
 
 RENDERS_DIR = "renders"
 CAPTION_PIXELS = 16
@@ -62,18 +67,15 @@ def choose_checkpoint(run_dir: Path, choice: str) -> Path:
 class Player:
     """A run's agent, restored from a checkpoint, acting greedily in a rendering env."""
 
-    def __init__(self, run_dir: Path, checkpoint: Path) -> None:
+    def __init__(self, settings: Settings, state: dict[str, Any], checkpoint: Path) -> None:
         # Imported here: `rl-render --help` and its argument errors need none of this.
         import torch
 
         from rl_runner.build import configure_torch
-        from rl_runner.checkpoint import load_checkpoint
-        from rl_runner.config.resume import load_saved_config
         from rl_runner.envs.batch import EnvBatch
         from rl_runner.envs.factory import make_env
         from rl_runner.registry import algorithm
 
-        _, settings = load_saved_config(run_dir)
         configure_torch(1)
         # Headless: pygame-drawn envs (classic control) render off-screen with no sound,
         # MuJoCo through EGL unless the user chose another OpenGL backend.
@@ -82,15 +84,17 @@ class Player:
         os.environ.setdefault("MUJOCO_GL", "egl")
         env_config = settings.env
         kwargs = {**env_config.kwargs, "render_mode": "rgb_array"}
-        make = lambda: make_env(env_config.id, kwargs, env_config.max_episode_steps)  # noqa: E731
-        self.env = make()
+        self.env = make_env(env_config.id, kwargs, env_config.max_episode_steps)
         self.seed = settings.eval_seed
         envs = EnvBatch(lambda: self.env, 1, self.seed)
         self.agent = algorithm(settings.algo.name).builder()(settings, envs, torch.device("cpu"))
-        state = load_checkpoint(checkpoint)
         try:
             self.agent.load_state_dict(state["agent"])
-        except (KeyError, ValueError, RuntimeError) as error:
+        except KeyError as error:
+            raise ConfigError(
+                f"{checkpoint} lacks the agent part {error}: another algorithm wrote it"
+            ) from error
+        except (ValueError, RuntimeError) as error:
             detail = " ".join(str(error).split())[:200]
             raise ConfigError(f"{checkpoint} does not fit the run's config ({detail})") from error
 
@@ -139,7 +143,13 @@ def write_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
 
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save(
-        path, save_all=True, append_images=images[1:], duration=1000 / fps, loop=0, optimize=False
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=1000 / fps,
+        loop=0,
+        optimize=False,
     )
 
 
@@ -153,7 +163,8 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: float) -> None:
     height, width = frames[0].shape[:2]
     padding = ((0, -height % 16), (0, -width % 16), (0, 0))
     try:
-        iio.imwrite(path, np.stack([np.pad(f, padding, mode="edge") for f in frames]), fps=fps)
+        video = np.stack([np.pad(f, padding, mode="edge") for f in frames])
+        iio.imwrite(path, video, extension=".mp4", fps=fps)
     except (ImportError, RuntimeError) as error:  # the ffmpeg plugin missing or failing
         raise ConfigError(f"{MP4_HINT} ({error})") from error
 
@@ -164,25 +175,66 @@ WRITERS: dict[str, Callable[[list[np.ndarray], Path, float], None]] = {
 }
 
 
+def load_chosen(run_dir: Path, choice: str) -> tuple[Path, dict[str, Any]]:
+    """The chosen checkpoint and its content. A run still training may delete the newest
+    file between the choice and the read (it keeps checkpoint.keep_last): choose again."""
+    from rl_runner.checkpoint import load_checkpoint
+    from rl_runner.errors import CheckpointError
+
+    for last_try in (False, True):
+        path = choose_checkpoint(run_dir, choice)
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as error:
+            if last_try or path.exists() or choice not in ("best", "latest"):
+                raise ConfigError(str(error)) from error
+    raise AssertionError("unreachable")
+
+
+def check_owner(run_dir: Path, settings: Settings, checkpoint: Path) -> None:
+    """A checkpoint from another run must come from the same algorithm and env."""
+    from rl_runner.config.resume import load_saved_config
+
+    owner = inside_run(checkpoint)
+    if owner is None or owner == run_dir.resolve():
+        return
+    _, theirs = load_saved_config(owner, context="--checkpoint: ")
+    mine = (settings.algo.name, settings.env.id, settings.env.kwargs)
+    if (theirs.algo.name, theirs.env.id, theirs.env.kwargs) != mine:
+        raise ConfigError(
+            f"--checkpoint: {checkpoint} belongs to {owner} (algo={theirs.algo.name}, "
+            f"env {theirs.env.id} {dict(theirs.env.kwargs)}), not to a run like this one "
+            f"(algo={settings.algo.name}, env {settings.env.id} {dict(settings.env.kwargs)})"
+        )
+
+
+def write_atomic(frames: list[np.ndarray], path: Path, file_format: str, fps: float) -> None:
+    """Written beside, then renamed: a failed write never replaces a good file."""
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")  # ffmpeg reads the suffix
+    try:
+        WRITERS[file_format](frames, partial, fps)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def render(run_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from rl_runner.config.resume import load_saved_config
+
     if not (run_dir / SAVED_CONFIG).is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no {SAVED_CONFIG})")
-    checkpoint = choose_checkpoint(run_dir, args.checkpoint)
-    output_dir = run_dir / RENDERS_DIR
-    output_dir.mkdir(exist_ok=True)
-    player = Player(run_dir, checkpoint)
+    _, settings = load_saved_config(run_dir, context="")
+    checkpoint, state = load_chosen(run_dir, args.checkpoint)
+    check_owner(run_dir, settings, checkpoint)
+    player = Player(settings, state, checkpoint)
     results = []
     try:
+        output_dir = run_dir / RENDERS_DIR
+        output_dir.mkdir(exist_ok=True)
         for episode in range(args.episodes):
-            try:
-                frames, total, length = player.play(episode)
-            except ConfigError:
-                raise
-            except Exception as error:  # the env's renderer: no OpenGL, a missing package
-                detail = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
-                raise ConfigError(f"cannot render the run's env ({detail}); {GL_HINT}") from error
+            frames, total, length = play_episode(player, episode)
             path = output_dir / f"{checkpoint.stem}_episode{episode}.{args.format}"
-            WRITERS[args.format](frames, path, args.fps)
+            write_atomic(frames, path, args.format, args.fps)
             results.append({"episode": episode, "return": total, "length": length, "path": path})
             print(f"episode {episode}: return {total:.2f}, length {length}, {path}")
     finally:
@@ -190,27 +242,44 @@ def render(run_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
-def _positive(kind: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
+def play_episode(player: Player, episode: int) -> tuple[list[np.ndarray], float, int]:
+    try:
+        return player.play(episode)
+    except ConfigError:
+        raise
+    except Exception as error:  # the env's renderer: no OpenGL, a missing package
+        detail = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+        opengl = "GL" in detail or "mujoco" in type(error).__module__
+        hint = f"; {GL_HINT}" if opengl else ""
+        raise ConfigError(f"cannot play or render the run's env ({detail}){hint}") from error
 
-    return parse
+
+def _episodes(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _fps(text: str) -> float:
+    value = float(text)
+    # GIF frame times are whole hundredths of a second
+    if not 0.1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 0.1 and 100, got {text}")
+    return value
 
 
 def main(arguments: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rl-render", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="rl-render", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory")
     parser.add_argument(
         "--checkpoint",
         default="best",
         help="best (default: best.pt, else the newest), latest, or a checkpoint file",
     )
-    parser.add_argument("--episodes", type=_positive(int), default=1, help="episodes to play")
+    parser.add_argument("--episodes", type=_episodes, default=1, help="episodes to play")
     parser.add_argument("--format", choices=sorted(WRITERS), default="gif")
-    parser.add_argument("--fps", type=_positive(float), default=30.0, help="frames per second")
+    parser.add_argument("--fps", type=_fps, default=30.0, help="frames per second (0.1-100)")
     args = parser.parse_args(arguments)
     try:
         render(args.run_dir, args)
@@ -218,7 +287,8 @@ def main(arguments: list[str] | None = None) -> int:
         print(f"rl-render: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"rl-render: error: {error.strerror or error}", file=sys.stderr)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"rl-render: error: cannot write {where}{error.strerror or error}", file=sys.stderr)
         return 4
     return 0
 
