@@ -13,6 +13,9 @@ import imageio.v3 as iio
 import pytest
 from conftest import FAST, ok, read_jsonl, rl_run
 from PIL import Image
+from test_algorithms import quick, small_env
+
+from rl_runner.registry import ALGORITHMS
 
 RL_RENDER = shutil.which("rl-render", path=str(Path(sys.executable).parent)) or "rl-render"
 EPISODE_LINE = re.compile(r"^episode (\d+): return (-?[\d.]+), length (\d+), (.+)$")
@@ -69,6 +72,28 @@ def test_mp4_of_the_latest_checkpoint(tmp_path: Path):
     assert video.name == "step_0000001000_episode0.mp4"
     frames = iio.imread(video)
     assert frames.shape[0] == length + 1 and frames.shape[1] % 16 == frames.shape[2] % 16 == 0
+
+
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_every_algorithm_renders_on_its_small_env(tmp_path: Path, algo: str):
+    run_dir = tmp_path / "run"
+    args = [f"algo={algo}", small_env(algo), *quick(algo), "trainer.total_steps=500"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    [(total, length, gif)] = played(ok(rl_render(str(run_dir), "--fps", "50", cwd=tmp_path)))
+    best = max(read_jsonl(run_dir / "evaluations.jsonl"), key=lambda row: row["eval/return_mean"])
+    assert total == pytest.approx(best["returns"][0], abs=0.005)  # as printed, 2 decimals
+    with Image.open(gif) as image:
+        assert image.n_frames == length + 1
+
+
+def test_a_pixel_dqn_run_renders_its_screen(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    args = ["+experiment=dqn_pixels_tutorial", "trainer.total_steps=150", "buffer.batch_size=8"]
+    args += ["algo.learning_starts=50", "eval.every=150", "eval.episodes=1"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    [(_, length, gif)] = played(ok(rl_render(str(run_dir), cwd=tmp_path)))
+    with Image.open(gif) as image:
+        assert image.n_frames == length + 1 and image.size == (600, 400 + 16)
 
 
 def test_a_mujoco_run_renders_headless(tmp_path: Path):

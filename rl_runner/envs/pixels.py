@@ -66,8 +66,13 @@ class CartPolePixels(gym.Wrapper):
         return int(cartpole.state[0] * scale + screen_width / 2.0)
 
 
-def make_cartpole_pixels(height: int = 40, **kwargs: Any) -> gym.Env:
-    """CartPole-v1 (its 500-step limit kept) observed through rendered patches."""
+def make_cartpole_pixels(
+    height: int = 40, render_mode: str | None = "rgb_array", **kwargs: Any
+) -> gym.Env:
+    """CartPole-v1 (its 500-step limit kept) observed through rendered patches. It
+    renders `rgb_array` frames whatever `render_mode` asks (rl-render asks for them)."""
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"renders rgb_array frames only, not {render_mode!r}")
     # pygame draws off-screen: no display and no sound device needed
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
