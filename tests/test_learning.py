@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 from conftest import ok, read_jsonl, rl_run
+
+import rl_runner.envs  # noqa: F401  (registers the rl_runner/ envs)
 
 
 @pytest.mark.slow
@@ -47,3 +50,27 @@ def test_tutorial_preset_learns(tmp_path: Path):
     )
     best = max(row["eval/return_mean"] for row in read_jsonl(run_dir / "evaluations.jsonl"))
     assert best >= 100
+
+
+def test_the_shaped_cartpole_reward_scores_only_the_outcome():
+    env = gym.make("rl_runner/CartPoleShaped-v0", success_steps=5, episode_steps=8)
+    env.reset(seed=0)
+    rewards, done = [], False
+    while not done:  # pushing one way: the pole falls within 8 steps or the cut comes
+        _, reward, terminated, truncated, _ = env.step(1)
+        rewards.append(reward)
+        done = terminated or truncated
+    assert rewards[:-1] == [0.0] * (len(rewards) - 1)
+    assert rewards[-1] == (1.0 if len(rewards) >= 5 else -1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_seed_003s_small_dqn_balances_its_shaped_cartpole(tmp_path: Path, seed: int):
+    """Every one of 10 evaluation episodes lasts 195+ steps, within 20k steps."""
+    run_dir = tmp_path / "run"
+    args = ["+experiment=dqn_cartpole_small_tutorial", f"seed={seed}"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["reached_eval_target"] is True and summary["env_steps"] <= 20_000
+    assert read_jsonl(run_dir / "evaluations.jsonl")[-1]["eval/length_mean"] >= 195

@@ -6,6 +6,7 @@ from gymnasium.envs.registration import register, registry
 MAZE_ID = "rl_runner/Maze-v0"
 DISCRETISED_ID = "rl_runner/Discretised-v0"
 CARTPOLE_PIXELS_ID = "rl_runner/CartPolePixels-v0"
+CARTPOLE_SHAPED_ID = "rl_runner/CartPoleShaped-v0"
 
 if MAZE_ID not in registry:
     # A wandering policy can circle for ever: the time limit ends such episodes.
@@ -14,3 +15,5 @@ if DISCRETISED_ID not in registry:
     register(id=DISCRETISED_ID, entry_point="rl_runner.envs.discretise:make_discretised")
 if CARTPOLE_PIXELS_ID not in registry:
     register(id=CARTPOLE_PIXELS_ID, entry_point="rl_runner.envs.pixels:make_cartpole_pixels")
+if CARTPOLE_SHAPED_ID not in registry:
+    register(id=CARTPOLE_SHAPED_ID, entry_point="rl_runner.envs.shaping:make_shaped_cartpole")
