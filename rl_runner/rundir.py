@@ -35,6 +35,8 @@ BEST_CHECKPOINT = "best.pt"
 SUMMARY_FILE = "summary.json"
 LOG_FILE = "train.log"
 LOCK_FILE = ".rl-run.lock"
+SWEEP_INDEX = "sweep.jsonl"  # one row per job of a sweep, kept current as jobs run
+_SWEEP_INDEX_LOCK = ".sweep-index.lock"
 # Files whose presence means a run has started writing here.
 RUN_MARKERS = (SUMMARY_FILE, CHECKPOINT_DIR, METRICS_FILE, EVALUATIONS_FILE, TENSORBOARD_DIR)
 _PERIODIC = re.compile(r"^step_(\d+)\.pt$")
@@ -128,6 +130,20 @@ def atomic_file(path: Path, what: str = "") -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def update_sweep_index(sweep_dir: Path, job: str, row: dict[str, Any]) -> None:
+    """Set `job`'s row of the sweep's index (sweep.jsonl), keeping the others. Jobs may
+    run in parallel processes: the read-modify-write holds a lock, and the file is
+    replaced whole, so a reader never sees half of it."""
+    index = sweep_dir / SWEEP_INDEX
+    with open(sweep_dir / _SWEEP_INDEX_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        lines = index.read_text().splitlines() if index.is_file() else []
+        rows = {entry["job"]: entry for entry in map(json.loads, filter(None, lines))}
+        rows[job] = {"job": job, **row}
+        with atomic_file(index, "the sweep index ") as temporary:
+            temporary.write_text("".join(json.dumps(entry) + "\n" for entry in rows.values()))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -61,6 +61,7 @@ from rl_runner.rundir import (
     periodic_checkpoints,
     read_summary,
     resume_command,
+    update_sweep_index,
     write_json_atomic,
 )
 from rl_runner.stopping import install_startup_handlers, pending_signal
@@ -102,7 +103,7 @@ def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
     _save_hydra_files(cfg, run_dir)
     trainer = build_trainer(settings, run_dir, checkpoint=None)
     log.info("run directory: %s", run_dir)
-    return _train(trainer, run_dir)
+    return _train(trainer, run_dir, settings.run.sweep.objective.value)
 
 
 def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
@@ -119,6 +120,9 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         _UNRECORDED_FAILURES.append(f"{run_dir}: hydra.sweep.subdir gives two jobs this dir")
         log.error("job failed: %s", _UNRECORDED_FAILURES[-1])
         return None
+    job = str(run_dir.absolute().relative_to(sweep_dir))
+    overrides = list(HydraConfig.get().overrides.task)
+    update_sweep_index(sweep_dir, job, {"overrides": overrides, "status": "running"})
     try:
         return _fresh_run(cfg, run_dir)
     except RunInterrupted as stop:
@@ -132,10 +136,32 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         return None
     finally:
         lock.release()
+        _index_job(sweep_dir, job, overrides, run_dir, cfg)
 
 
 # Jobs refused where their own summary.json cannot say so (this process's jobs).
 _UNRECORDED_FAILURES: list[str] = []
+
+
+def _index_job(
+    sweep_dir: Path, job: str, overrides: list[str], run_dir: Path, cfg: DictConfig
+) -> None:
+    """The job's row in the sweep's index, from its summary.json."""
+    summary = read_summary(run_dir / SUMMARY_FILE) or {"status": "failed"}
+    chosen = OmegaConf.select(cfg, "sweep.objective", default="final")
+    kind = str(getattr(chosen, "value", chosen))  # the schema's enum, or its text
+    row = {
+        "overrides": overrides,
+        "status": summary.get("status"),
+        "objective": objective(summary, kind),
+        "final_eval_return_mean": summary.get("final_eval_return_mean"),
+        "best_eval_return_mean": summary.get("best_eval_return_mean"),
+        "env_steps": summary.get("env_steps"),
+        "wall_seconds": summary.get("wall_seconds"),
+    }
+    if "error" in summary:
+        row["error"] = summary["error"]
+    update_sweep_index(sweep_dir, job, row)
 
 
 def _record_job_failure(run_dir: Path, error: Exception) -> None:
@@ -165,8 +191,12 @@ def _save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
 
 
 def _train(
-    trainer: Trainer, run_dir: Path, on_logs_ready: Callable[[], None] | None = None
+    trainer: Trainer,
+    run_dir: Path,
+    objective_kind: str,
+    on_logs_ready: Callable[[], None] | None = None,
 ) -> float | None:
+    """Run the trainer; returns the objective (`sweep.objective`) for sweepers."""
     summary = trainer.run(on_logs_ready)
     log.info(
         "done%s: %d env steps in %.1f s; eval return final %.2f, best %.2f (step %d); %s",
@@ -178,7 +208,13 @@ def _train(
         summary["best_eval_step"],
         run_dir,
     )
-    return summary["final_eval_return_mean"]
+    return objective(summary, objective_kind)
+
+
+def objective(summary: dict[str, Any], kind: str) -> float | None:
+    """The run's objective for sweepers: its final or best evaluation return."""
+    value = summary.get(f"{kind}_eval_return_mean")
+    return None if value is None else float(value)
 
 
 # -- resume (the saved config, no composition) ------------------------------------------
@@ -214,12 +250,18 @@ def _resume(plan: ResumePlan) -> float | None:
                 f"checkpoint {newest} holds step {saved_step}, not the step its name says"
             )
         trainer = build_trainer(plan.settings, run_dir, checkpoint)
+        kind = plan.settings.run.sweep.objective.value
         if trainer.done:
             _report_nothing_to_do(trainer, plan)
-            return trainer.last_eval
+            return trainer.best_eval if kind == "best" else trainer.last_eval
         log.info("resuming %s from %s", run_dir, newest.name)
     step = trainer.env_steps
-    return _train(trainer, run_dir, on_logs_ready=lambda: _record_resume(plan, step))
+    return _train(
+        trainer,
+        run_dir,
+        plan.settings.run.sweep.objective.value,
+        on_logs_ready=lambda: _record_resume(plan, step),
+    )
 
 
 def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:

@@ -28,7 +28,7 @@ from rl_runner.config.settings import GROUPS, Settings, is_int_field, validate
 from rl_runner.errors import ConfigError
 from rl_runner.rundir import SAVED_CONFIG
 
-CHANGEABLE_PREFIXES = ("trainer.", "eval.", "checkpoint.", "algo.")
+CHANGEABLE_PREFIXES = ("trainer.", "eval.", "checkpoint.", "algo.", "sweep.")
 CHANGEABLE_KEYS = ("device", "threads")
 FIXED_KEYS = {
     "algo.optimizer": "the checkpoint holds that optimiser's state",
@@ -44,6 +44,15 @@ FIXED_REASONS = {
     "network": "it shapes the networks the checkpoint holds",
     "buffer": "it shapes the replay memory the checkpoint holds",
     "seed": "the checkpoint's random generators carry on from the saved seed",
+}
+# Keys added after runs were first saved, whose defaults are what those runs did: their
+# absence from an older saved config is no reason to refuse its resume.
+KEYS_ADDED_LATER = {
+    "sweep",
+    "sweep.objective",
+    "algo.target_update_unit",
+    "algo.epsilon.factor",
+    "algo.epsilon.unit",
 }
 _ABSENT = object()
 
@@ -65,7 +74,9 @@ def load_saved_config(run_dir: Path, context: str = "resume: ") -> tuple[DictCon
         settings = validate(saved)
     except ConfigError as error:
         raise ConfigError(f"{context}the saved config {path} is invalid: {error}") from error
-    missing = sorted(_key_paths(_schema_tree(settings)) - _key_paths(_plain(saved)))
+    missing = sorted(
+        _key_paths(_schema_tree(settings)) - _key_paths(_plain(saved)) - KEYS_ADDED_LATER
+    )
     if missing:  # a default would silently stand in for what the run used
         raise ConfigError(f"{context}the saved config {path} lacks {', '.join(missing[:5])}")
     return saved, settings

@@ -181,6 +181,18 @@ class CheckpointConfig:
         require(self.keep_last >= 1, "checkpoint.keep_last", "must be >= 1")
 
 
+class Objective(str, Enum):
+    final = "final"  # the last evaluation's mean return
+    best = "best"  # the best evaluation's mean return
+
+
+@dataclass
+class SweepConfig:
+    # what a run returns to Hydra's sweepers (Optuna maximises it), and what the sweep's
+    # index (sweep.jsonl) lists as each job's objective
+    objective: Objective = Objective.final
+
+
 @dataclass
 class RunConfig:
     """The root of a run: one option from each group plus run-wide settings."""
@@ -196,6 +208,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def __post_init__(self) -> None:
         require(self.threads >= 1, "threads", "must be >= 1")

@@ -1,0 +1,41 @@
+"""Sweeps through Hydra's launchers: jobs in parallel (joblib), the sweep's index
+(sweep.jsonl) kept current, each job's objective."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import ok, rl_run
+
+SHORT = ["algo=q_learning", "env=maze", "trainer.total_steps=600", "eval.every=100"]
+
+
+def index_rows(sweep_dir: Path) -> dict[str, dict]:
+    lines = (sweep_dir / "sweep.jsonl").read_text().splitlines()
+    return {row["job"]: row for row in map(json.loads, lines)}
+
+
+def test_four_jobs_on_two_joblib_workers_are_indexed_with_their_objectives(tmp_path: Path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *SHORT, "seed=0,1,2,3", "sweep.objective=best"]
+    args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}"]
+    ok(rl_run(*args, cwd=tmp_path))
+    rows = index_rows(sweep_dir)
+    assert sorted(rows) == ["0", "1", "2", "3"]
+    for job, row in rows.items():
+        summary = json.loads((sweep_dir / job / "summary.json").read_text())
+        assert row["status"] == "completed" == summary["status"]
+        assert row["objective"] == summary["best_eval_return_mean"]
+        assert row["wall_seconds"] == summary["wall_seconds"]
+        assert f"seed={job}" in row["overrides"]
+
+
+def test_a_failed_job_is_indexed_with_its_error_and_fails_the_sweep(tmp_path: Path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *SHORT, "algo.q_init_high=1,1e308", f"hydra.sweep.dir={sweep_dir}"]
+    result = rl_run(*args, cwd=tmp_path)
+    assert result.returncode == 1 and "1 of 2 sweep jobs failed" in result.stderr
+    rows = index_rows(sweep_dir)
+    assert rows["0"]["status"] == "completed" and rows["0"]["objective"] == 1.0
+    assert rows["1"]["status"] == "diverged" and "diverged" in rows["1"]["error"]
