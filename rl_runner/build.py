@@ -14,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from rl_runner.checkpoint import Checkpointer, holds_replay
-from rl_runner.config.settings import GROUPS, Settings
+from rl_runner.config.settings import GROUPS, Settings, flat_config
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.envs.factory import env_factory, make_env
 from rl_runner.envs.snapshot import env_state
@@ -160,6 +160,7 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
         _config_markdown(settings),
         learning_rate_keys=entry.learning_rates,
         clips_gradients="max_grad_norm" in {field.name for field in fields(entry.schema)},
+        hparams=_hparams(settings),
     )
     if checkpoint is not None:
         try:
@@ -180,9 +181,22 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
     return trainer
 
 
-def _config_markdown(settings: Settings) -> str:
+def _config_tree(settings: Settings) -> dict[str, Any]:
+    """The run's settings as plain nested dicts: run-wide keys, then each group read."""
     groups = {group: getattr(settings, group) for group in GROUPS}
     tree = {"run": settings.run, **{name: node for name, node in groups.items() if node}}
-    yaml = OmegaConf.to_yaml(OmegaConf.structured(tree))
+    plain = OmegaConf.to_container(OmegaConf.structured(tree), enum_to_str=True)
+    assert isinstance(plain, dict)
+    return {str(key): value for key, value in plain.items()}
+
+
+def _hparams(settings: Settings) -> dict[str, Any]:
+    """The settings by the keys a user writes them with: `seed`, `algo.lr`, ..."""
+    tree = _config_tree(settings)
+    return flat_config({**tree.pop("run"), **tree})
+
+
+def _config_markdown(settings: Settings) -> str:
+    yaml = OmegaConf.to_yaml(OmegaConf.create(_config_tree(settings)))
     # TensorBoard renders text as markdown; indenting keeps the YAML verbatim.
     return "\n".join("    " + line for line in yaml.splitlines())

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from rl_runner.errors import StorageError
 from rl_runner.rundir import (
@@ -67,6 +68,18 @@ class RunLogger:
         episodes = [json_number(value) for value in returns]
         self._write(self._evaluations, {"step": step, **row, "returns": episodes})
         self.flush()
+
+    def log_hparams(self, hparams: dict[str, Any], results: dict[str, float], step: int) -> None:
+        """The run's settings and results for TensorBoard's HParams dashboard, which
+        compares the runs below a log directory (a sweep's jobs) in one table."""
+        values = {
+            key: value if isinstance(value, (int, float, str, bool)) else str(value)
+            for key, value in hparams.items()
+        }
+        with self._tensorboard():
+            for summary in hparams_summaries(values, results):
+                self._writer._get_file_writer().add_summary(summary)
+        self.log(results, step)  # the results' values, in TensorBoard and metrics.jsonl
 
     def log_text(self, tag: str, text: str) -> None:
         with self._tensorboard():

@@ -61,6 +61,7 @@ class Trainer:
         config_text: str,
         learning_rate_keys: tuple[str, ...] = ("algo.lr",),
         clips_gradients: bool = True,
+        hparams: dict[str, Any] | None = None,
     ) -> None:
         """`config_text` is written to TensorBoard once, when the run starts fresh;
         `learning_rate_keys` (and algo.max_grad_norm where the algorithm `clips_gradients`)
@@ -74,6 +75,7 @@ class Trainer:
         self.config_text = config_text
         self.learning_rate_keys = learning_rate_keys
         self.clips_gradients = clips_gradients
+        self.hparams = hparams or {}  # the settings, logged for HParams when the run ends
         self.logger: RunLogger  # opened by run(), after any restore
         # Loop state; everything here is in the checkpoint.
         self.env_steps = 0
@@ -244,6 +246,12 @@ class Trainer:
             self._log_training(None)
         if self.checkpointer.latest() != self._checkpoint_path():
             self._checkpoint(started)
+        results = {"hparam/final_return": self.last_eval, "hparam/best_return": self.best_eval}
+        self.logger.log_hparams(
+            self.hparams,
+            {tag: float(value) for tag, value in results.items() if value is not None},
+            self.env_steps,
+        )
 
     # -- scheduled work ---------------------------------------------------------
     def _log_training(self, steps_per_second: float | None) -> None:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from conftest import ok, rl_run
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 SHORT = ["algo=q_learning", "env=maze", "trainer.total_steps=600", "eval.every=100"]
 
@@ -14,6 +16,21 @@ SHORT = ["algo=q_learning", "env=maze", "trainer.total_steps=600", "eval.every=1
 def index_rows(sweep_dir: Path) -> dict[str, dict]:
     lines = (sweep_dir / "sweep.jsonl").read_text().splitlines()
     return {row["job"]: row for row in map(json.loads, lines)}
+
+
+def hparams_of(run_dir: Path) -> tuple[dict, dict[str, float]]:
+    """The settings and results a run logged for TensorBoard's HParams dashboard."""
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    content = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    settings = {
+        key: getattr(value, value.WhichOneof("kind")) for key, value in start.hparams.items()
+    }
+    results = {
+        tag: events.Scalars(tag)[-1].value for tag in ("hparam/final_return", "hparam/best_return")
+    }
+    return settings, results
 
 
 def test_four_jobs_on_two_joblib_workers_are_indexed_with_their_objectives(tmp_path: Path):
@@ -29,6 +46,9 @@ def test_four_jobs_on_two_joblib_workers_are_indexed_with_their_objectives(tmp_p
         assert row["objective"] == summary["best_eval_return_mean"]
         assert row["wall_seconds"] == summary["wall_seconds"]
         assert f"seed={job}" in row["overrides"]
+        settings, results = hparams_of(sweep_dir / job)
+        assert settings["seed"] == int(job) and settings["algo.lr"] == 0.1
+        assert results["hparam/final_return"] == summary["final_eval_return_mean"]
 
 
 def test_a_failed_job_is_indexed_with_its_error_and_fails_the_sweep(tmp_path: Path):

@@ -7,6 +7,7 @@ of a sweep, before anything is built or written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,16 @@ def _to_schema(schema: type, node: Any, prefix: str) -> Any:
             source = schema.__module__.replace(".", "/") + ".py"
             message = f"unknown key ({schema.__name__} has no such field; see {source})"
         raise ConfigError(f"{key}: {message}") from None
+
+
+def flat_config(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as `{"algo.lr": 0.001, ...}`; lists become their JSON text."""
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): json.dumps(node) if isinstance(node, list) else node}
 
 
 def schema_for(group: str, option_name: str) -> type:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rl_runner.config.settings import flat_config
 from rl_runner.rundir import EVALUATIONS_FILE, SAVED_CONFIG, SUMMARY_FILE, read_jsonl
 from rl_runner.tools.cli import OneLineParser
 
@@ -57,15 +58,6 @@ class Group:
     incomplete: list[Run] = field(default_factory=list)
 
 
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        flat: dict[str, Any] = {}
-        for key, value in node.items():
-            flat.update(flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix.rstrip("."): json.dumps(node) if isinstance(node, list) else node}
-
-
 def find_runs(paths: list[Path]) -> list[Path]:
     """Each path is a run directory, or holds runs below it (a sweep, a date folder)."""
     found: list[Path] = []
@@ -84,7 +76,7 @@ def load_run(path: Path) -> Run:
     summary_path = path / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     evaluations = read_jsonl(path / EVALUATIONS_FILE) if (path / EVALUATIONS_FILE).is_file() else []
-    return Run(path, flatten(config), summary, evaluations)
+    return Run(path, flat_config(config), summary, evaluations)
 
 
 def group_runs(runs: list[Run]) -> list[Group]:
