@@ -10,6 +10,7 @@ A resume is planned here from the run's saved config, without composition.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from rl_runner.config.settings import (
     GROUPS,
     Settings,
     check_groups_read,
+    flat_config,
     is_int_field,
     validate,
 )
@@ -254,6 +256,48 @@ def _compose_sweep_base(fixed: list[str], parsed: list[Override]) -> DictConfig:
         ) from error
 
 
+AUTO = "auto"
+
+
+def prepare_auto_resume(flags: list[str], overrides: list[str]) -> Launch:
+    """`resume=auto`: the command a preempted job is requeued with. Its run directory
+    (given by hydra.run.dir) is started if it holds no run yet, resumed exactly from its
+    newest checkpoint if it has one, started again from its saved config if it stopped
+    before its first checkpoint, and left as it is if it completed."""
+    overrides = _integral_floats_as_ints(_without(overrides, ("resume",)))
+    if _override_of(parse_overrides(overrides), "hydra.run.dir") is None:
+        raise ConfigError(
+            "resume=auto: give the run's directory with hydra.run.dir=... (the default "
+            "name holds the start time, so a requeued command would start a new run)"
+        )
+    composed = compose_config(overrides)
+    run_dir = Path(str(composed.hydra.run.dir)).expanduser()
+    if not (run_dir / SAVED_CONFIG).is_file():
+        return prepare_fresh_run(flags, overrides)
+    saved, _ = load_saved_config(run_dir)
+    changes = _differences(saved, _task_config(composed))
+    return prepare_resume(str(run_dir), changes, show_config=False)
+
+
+def _differences(saved: DictConfig, asked: DictConfig) -> list[str]:
+    """Overrides that turn the saved config into the asked one (a resume then accepts
+    the changeable ones, a longer run say, and refuses the rest, naming them)."""
+    before = flat_config(OmegaConf.to_container(saved, resolve=True))
+    after = flat_config(OmegaConf.to_container(asked, resolve=True))
+    after.pop("resume", None)
+    return [
+        f"{key}={_override_value(value)}"
+        for key, value in after.items()
+        if key not in before or before[key] != value
+    ]
+
+
+def _override_value(value: Any) -> str:
+    if isinstance(value, str) and not value.startswith("["):  # lists arrive as JSON text
+        return hydra_quote(value)
+    return "null" if value is None else json.dumps(value)
+
+
 def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -> Launch:
     # Absolute: the resume command printed later must work from any directory.
     run_dir = Path(resume_value).expanduser().absolute()
@@ -326,6 +370,10 @@ def prepare_launch(arguments: list[str]) -> Launch:
     if _override_of(parsed, "hydra.mode") is not None:
         raise ConfigError("hydra.mode: start a sweep with -m (--multirun)")
     resume = _override_of(parsed, "resume")
+    if resume is not None and resume.value() == AUTO and not args.multirun:
+        if args.cfg or args.help or args.info:
+            raise ConfigError("resume=auto: start or continue a run; drop --cfg/--help/--info")
+        return prepare_auto_resume(_flags(arguments, overrides), overrides)
     if resume is not None and resume.value() is not None:
         if args.multirun:
             raise ConfigError("resume: continue runs one at a time (without -m/--multirun)")

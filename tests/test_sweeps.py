@@ -1,14 +1,18 @@
 """Sweeps through Hydra's launchers: jobs in parallel (joblib), the sweep's index
-(sweep.jsonl) kept current, each job's objective."""
+(sweep.jsonl) kept current, each job's objective, TensorBoard HParams; and
+`resume=auto`, the command a preempted job is requeued with."""
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
-from conftest import ok, rl_run
+from conftest import FAST, ok, rl_run, start_rl_run, tree_digest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
+from test_faults import wait_for
+from test_resume import assert_same_run
 
 SHORT = ["algo=q_learning", "env=maze", "trainer.total_steps=600", "eval.every=100"]
 
@@ -59,3 +63,34 @@ def test_a_failed_job_is_indexed_with_its_error_and_fails_the_sweep(tmp_path: Pa
     rows = index_rows(sweep_dir)
     assert rows["0"]["status"] == "completed" and rows["0"]["objective"] == 1.0
     assert rows["1"]["status"] == "diverged" and "diverged" in rows["1"]["error"]
+
+
+def test_a_requeued_command_with_resume_auto_finishes_the_run_exactly(tmp_path: Path):
+    """The same command after each preemption: before the first checkpoint (started
+    again), mid-run (resumed exactly), after completion (left as it is)."""
+    args = [*FAST, "eval.every=1000", "checkpoint.every=500", "trainer.log_every=250"]
+    args += ["trainer.total_steps=3000"]
+    straight, run_dir = tmp_path / "straight", tmp_path / "run"
+    ok(rl_run(*args, f"hydra.run.dir={straight}", cwd=tmp_path))
+    command = [*args, f"hydra.run.dir={run_dir}", "resume=auto"]
+    for moment in ("before-first-checkpoint", "mid-run"):
+        process = start_rl_run(*command, cwd=tmp_path)
+        if moment == "before-first-checkpoint":
+            ready = lambda: (run_dir / ".hydra" / "config.yaml").exists()  # noqa: E731
+        else:
+            ready = lambda: len(list(run_dir.glob("checkpoints/step_*.pt"))) >= 2  # noqa: E731
+        assert wait_for(ready, process, 120), process.communicate()
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=120)
+    ok(rl_run(*command, cwd=tmp_path))
+    assert_same_run(straight, run_dir, 3000)
+    finished = tree_digest(run_dir)
+    again = ok(rl_run(*command, cwd=tmp_path))
+    assert "already has 3000 of 3000 steps" in again.stderr
+    assert tree_digest(run_dir) == finished  # a completed run is left as it is
+
+
+def test_resume_auto_needs_the_run_directory(tmp_path: Path):
+    result = rl_run(*SHORT, "resume=auto", cwd=tmp_path)
+    assert result.returncode == 2 and "resume=auto: give the run's directory" in result.stderr
+    assert list(tmp_path.iterdir()) == []
