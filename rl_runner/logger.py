@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,6 +29,8 @@ from rl_runner.rundir import (
     json_number,
     truncate_jsonl,
 )
+
+HPARAMS_DIR = "hparams"  # inside tensorboard/: the HParams record of a finished run
 
 
 class RunLogger:
@@ -71,15 +74,21 @@ class RunLogger:
 
     def log_hparams(self, hparams: dict[str, Any], results: dict[str, float], step: int) -> None:
         """The run's settings and results for TensorBoard's HParams dashboard, which
-        compares the runs below a log directory (a sweep's jobs) in one table."""
+        compares the runs below a log directory (a sweep's jobs) in one table. Written
+        to their own folder, replaced whenever the run finishes (a resumed run that
+        finishes again has one record, and its step-by-step logs stay as they were)."""
         values = {
             key: value if isinstance(value, (int, float, str, bool)) else str(value)
             for key, value in hparams.items()
         }
+        directory = self.run_dir / TENSORBOARD_DIR / HPARAMS_DIR
         with self._tensorboard():
-            for summary in hparams_summaries(values, results):
-                self._writer._get_file_writer().add_summary(summary)
-        self.log(results, step)  # the results' values, in TensorBoard and metrics.jsonl
+            shutil.rmtree(directory, ignore_errors=True)
+            with SummaryWriter(str(directory)) as writer:
+                for summary in hparams_summaries(values, results):
+                    writer._get_file_writer().add_summary(summary)
+                for tag, value in results.items():
+                    writer.add_scalar(tag, value, step)
 
     def log_text(self, tag: str, text: str) -> None:
         with self._tensorboard():

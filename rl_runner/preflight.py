@@ -209,7 +209,8 @@ def check_sweep_subdir(composed: DictConfig, jobs: list[list[str]]) -> None:
                 )
 
 
-def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
+def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -> Launch:
+    """`adopt` (resume=auto): the sweep directory may hold this sweep's earlier jobs."""
     parsed = parse_overrides(overrides)
     fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
     composed = _compose_sweep_base(fixed, parsed)
@@ -232,7 +233,9 @@ def prepare_sweep(flags: list[str], overrides: list[str]) -> Launch:
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     kept = _without(overrides, SWEEP_DIR_KEYS)
-    claim = claim_run_dir(sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True)
+    claim = claim_run_dir(
+        sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True, adopt=adopt
+    )
     location = f"hydra.sweep.dir={hydra_quote(str(claim.path))}"
     arguments = [*flags, *kept, location, NO_HYDRA_OUTPUT]
     return Launch(hydra_arguments=arguments, claim=claim, sweep_dir=claim.path)
@@ -314,16 +317,29 @@ def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -
         return Launch()
     lock = RunLock(run_dir).acquire()
     try:
-        settings = _check_runnable(merged)
-        check_writable(run_dir)
-        if (run_dir / CHECKPOINT_DIR).is_dir():
-            check_writable(run_dir / CHECKPOINT_DIR)
-        check_resumable(run_dir)
+        plan = check_resume_plan(run_dir, merged, changes)
     except BaseException:
         lock.release()
         raise
-    plan = ResumePlan(run_dir, merged, settings, changes)
     return Launch(resume=plan, resume_lock=lock)
+
+
+def check_resume_plan(run_dir: Path, merged: DictConfig, changes: list[str]) -> ResumePlan:
+    """What a resume needs besides its config, checked while its lock is held."""
+    settings = _check_runnable(merged)
+    check_writable(run_dir)
+    if (run_dir / CHECKPOINT_DIR).is_dir():
+        check_writable(run_dir / CHECKPOINT_DIR)
+    check_resumable(run_dir)
+    return ResumePlan(run_dir, merged, settings, changes)
+
+
+def auto_resume_plan(run_dir: Path, asked: DictConfig) -> ResumePlan:
+    """A sweep job's `resume=auto` in a directory that holds its run (the caller holds
+    the lock): the saved run, with the asked config's differences applied."""
+    saved, saved_settings = load_saved_config(run_dir)
+    merged, changes = apply_resume_overrides(saved, saved_settings, _differences(saved, asked))
+    return check_resume_plan(run_dir, merged, changes)
 
 
 def _literal_resume_paths(arguments: list[str]) -> list[str]:
@@ -370,6 +386,13 @@ def prepare_launch(arguments: list[str]) -> Launch:
     if _override_of(parsed, "hydra.mode") is not None:
         raise ConfigError("hydra.mode: start a sweep with -m (--multirun)")
     resume = _override_of(parsed, "resume")
+    if resume is not None and resume.value() == AUTO and args.multirun:
+        if _override_of(parsed, "hydra.sweep.dir") is None:
+            raise ConfigError(
+                "resume=auto: give the sweep's directory with hydra.sweep.dir=... (the "
+                "default name holds the start time, so a requeued sweep would start anew)"
+            )
+        return prepare_sweep(_flags(arguments, overrides), overrides, adopt=True)
     if resume is not None and resume.value() == AUTO and not args.multirun:
         if args.cfg or args.help or args.info:
             raise ConfigError("resume=auto: start or continue a run; drop --cfg/--help/--info")

@@ -345,17 +345,21 @@ def _remove_created(created: list[Path]) -> None:
             directory.rmdir()
 
 
-def claim_run_dir(path: Path, unique: bool, option: str, sweep: bool = False) -> ClaimedDir:
+def claim_run_dir(
+    path: Path, unique: bool, option: str, sweep: bool = False, adopt: bool = False
+) -> ClaimedDir:
     """Create or adopt `path` for a new run (or a sweep's jobs) and lock it.
 
     `unique`: the path is rl-run's default name, so if it exists (a run started in the
     same second) the next free name is taken instead. A path the user chose must not
-    hold a run; a sweep directory must be empty. `option` names the setting in errors.
+    hold a run; a sweep directory must be empty, unless `adopt` (a sweep continued with
+    resume=auto: its jobs' directories each look after their own run). `option` names
+    the setting in errors.
     """
     outer = inside_run(path)
     if outer is not None:  # its TensorBoard and resume would pick this run up
         raise ConfigError(f"{option}: {path} is inside the run directory {outer}")
-    if path.is_dir() and contains_runs(path):
+    if path.is_dir() and contains_runs(path) and not adopt:
         raise ConfigError(f"{option}: {path} holds other runs; choose a directory of its own")
     if len(str(path.absolute())) > MAX_RUN_DIR_LENGTH:
         raise ConfigError(
@@ -377,7 +381,7 @@ def claim_run_dir(path: Path, unique: bool, option: str, sweep: bool = False) ->
         _remove_created(created)
         raise
     try:
-        _check_claimed(claim, option, sweep)
+        _check_claimed(claim, option, sweep and not adopt)
     except BaseException:
         claim.release(abandon=True)
         raise

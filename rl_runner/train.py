@@ -43,7 +43,7 @@ from rl_runner.errors import (
     RunnerError,
     StorageError,
 )
-from rl_runner.preflight import Launch, ResumePlan, prepare_launch
+from rl_runner.preflight import AUTO, Launch, ResumePlan, auto_resume_plan, prepare_launch
 from rl_runner.progress import FILE_ONLY
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
@@ -97,6 +97,9 @@ def main(cfg: DictConfig) -> float | None:
 def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
     from rl_runner.build import build_trainer
 
+    if cfg.get("resume") == AUTO:  # the run is saved as what it is: a run of its own
+        cfg = cfg.copy()
+        OmegaConf.update(cfg, "resume", None)
     settings = validate(cfg)
     # Every check has passed: saving the config first makes the directory resumable
     # from here on (a kill while building restarts it from this config).
@@ -114,7 +117,8 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         _UNRECORDED_FAILURES.append(f"{run_dir}: outside the sweep directory {sweep_dir}")
         return None
     lock = RunLock(run_dir).acquire()
-    if holds_run(run_dir):  # a hydra.sweep.subdir that names one dir for several jobs
+    continuing = cfg.get("resume") == AUTO and (run_dir / SAVED_CONFIG).is_file()
+    if holds_run(run_dir) and not continuing:  # a subdir that names one dir for two jobs
         lock.release()
         # Not recorded in that dir's summary.json: it belongs to the job that ran there.
         _UNRECORDED_FAILURES.append(f"{run_dir}: hydra.sweep.subdir gives two jobs this dir")
@@ -124,6 +128,8 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     overrides = list(HydraConfig.get().overrides.task)
     update_sweep_index(sweep_dir, job, {"overrides": overrides, "status": "running"})
     try:
+        if continuing:  # this job's own earlier run: resume, restart or leave it
+            return _resume(auto_resume_plan(run_dir.absolute(), cfg))
         return _fresh_run(cfg, run_dir)
     except RunInterrupted as stop:
         exit_for(stop)  # Ctrl-C stops the whole sweep (SystemExit passes through Hydra)

@@ -24,7 +24,9 @@ def index_rows(sweep_dir: Path) -> dict[str, dict]:
 
 def hparams_of(run_dir: Path) -> tuple[dict, dict[str, float]]:
     """The settings and results a run logged for TensorBoard's HParams dashboard."""
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events = EventAccumulator(
+        str(run_dir / "tensorboard" / "hparams"), size_guidance={"scalars": 0}
+    )
     events.Reload()
     content = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
     start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
@@ -94,3 +96,29 @@ def test_resume_auto_needs_the_run_directory(tmp_path: Path):
     result = rl_run(*SHORT, "resume=auto", cwd=tmp_path)
     assert result.returncode == 2 and "resume=auto: give the run's directory" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_requeued_sweep_skips_finished_jobs_and_resumes_the_interrupted_one(tmp_path: Path):
+    args = ["-m", "algo=reinforce", "seed=0,1,2", "trainer.total_steps=3000", "eval.every=1000"]
+    args += ["checkpoint.every=500"]
+    straight, sweep_dir = tmp_path / "straight", tmp_path / "sweep"
+    ok(rl_run(*args, f"hydra.sweep.dir={straight}", cwd=tmp_path))
+    command = [*args, f"hydra.sweep.dir={sweep_dir}", "resume=auto"]
+    process = start_rl_run(*command, cwd=tmp_path)  # preempted in job 1, job 2 not started
+    interrupted = sweep_dir / "1" / "checkpoints" / "step_0000001000.pt"
+    assert wait_for(interrupted.exists, process, 120), process.communicate()
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=120)
+    assert not (sweep_dir / "2").exists()
+    finished = tree_digest(sweep_dir / "0")
+    result = ok(rl_run(*command, cwd=tmp_path))
+    assert "already has 3000 of 3000 steps" in result.stderr  # job 0: not run twice
+    assert tree_digest(sweep_dir / "0") == finished
+    for job in ("0", "1", "2"):
+        assert_same_run(straight / job, sweep_dir / job, 3000)
+    assert {row["status"] for row in index_rows(sweep_dir).values()} == {"completed"}
+
+
+def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
+    result = rl_run("-m", *SHORT, "seed=0,1", "resume=auto", cwd=tmp_path)
+    assert result.returncode == 2 and "resume=auto: give the sweep's directory" in result.stderr
