@@ -8,6 +8,7 @@ import json
 import signal
 from pathlib import Path
 
+import yaml
 from conftest import FAST, ok, rl_run, start_rl_run, tree_digest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -122,3 +123,25 @@ def test_a_requeued_sweep_skips_finished_jobs_and_resumes_the_interrupted_one(tm
 def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
     result = rl_run("-m", *SHORT, "seed=0,1", "resume=auto", cwd=tmp_path)
     assert result.returncode == 2 and "resume=auto: give the sweep's directory" in result.stderr
+
+
+def test_an_optuna_search_returns_the_best_of_its_trials(tmp_path: Path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "+sweep=dqn_cartpole_optuna", "hydra.sweeper.n_trials=3"]
+    args += [*FAST, "trainer.total_steps=1000", "eval.every=500", f"hydra.sweep.dir={sweep_dir}"]
+    ok(rl_run(*args, cwd=tmp_path))
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    rows = index_rows(sweep_dir).values()
+    assert len(rows) == 3 and best["best_value"] == max(row["objective"] for row in rows)
+    winner = next(row for row in rows if row["objective"] == best["best_value"])
+    for key, value in best["best_params"].items():
+        assert f"{key}={value}" in winner["overrides"]
+
+
+def test_the_td3_search_preset_runs_a_trial(tmp_path: Path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "+sweep=td3_pendulum_optuna", "hydra.sweeper.n_trials=1", *FAST]
+    args += ["trainer.total_steps=400", "eval.every=400", f"hydra.sweep.dir={sweep_dir}"]
+    ok(rl_run(*args, cwd=tmp_path))
+    [row] = index_rows(sweep_dir).values()
+    assert row["status"] == "completed" and any("algo.tau=" in o for o in row["overrides"])
