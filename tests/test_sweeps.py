@@ -145,3 +145,23 @@ def test_the_td3_search_preset_runs_a_trial(tmp_path: Path):
     ok(rl_run(*args, cwd=tmp_path))
     [row] = index_rows(sweep_dir).values()
     assert row["status"] == "completed" and any("algo.tau=" in o for o in row["overrides"])
+
+
+def test_submitits_local_executor_runs_the_jobs(tmp_path: Path):
+    sweep_dir = tmp_path / "sweep"
+    args = [
+        "-m",
+        *SHORT,
+        "seed=0,1",
+        "hydra/launcher=submitit_local",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    ok(rl_run(*args, cwd=tmp_path))
+    rows = index_rows(sweep_dir)
+    assert sorted(rows) == ["0", "1"] and {row["status"] for row in rows.values()} == {"completed"}
+
+
+def test_the_slurm_launcher_composes(tmp_path: Path):
+    shown = ok(rl_run(*SHORT, "hydra/launcher=submitit_slurm", "--cfg", "hydra", cwd=tmp_path))
+    assert "submitit_folder: ${hydra.sweep.dir}/.submitit/%j" in shown.stdout
+    assert list(tmp_path.iterdir()) == []
