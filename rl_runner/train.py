@@ -440,6 +440,10 @@ def cli() -> None:
         if show_traceback:
             raise
         _exit(f"rl-run: error: {one_line(error)}", 2)
+    except ConnectionError as error:  # a launcher's cluster (Ray, say) cannot be reached
+        if show_traceback:
+            raise
+        _exit(f"rl-run: error: cannot connect: {one_line(error)}", 2)
     except OSError as error:  # a full disk or a read-only file system outside training
         if show_traceback:
             raise
