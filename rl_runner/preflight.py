@@ -50,6 +50,7 @@ from rl_runner.rundir import (
     METRICS_FILE,
     SAVED_CONFIG,
     SUMMARY_FILE,
+    SWEEP_INDEX,
     ClaimedDir,
     RunLock,
     check_writable,
@@ -227,11 +228,15 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
                 validate(job_configs[-1])
             except (RunnerError, HydraException, OmegaConfBaseException) as error:
                 raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
+    else:  # a search (Optuna): its trials' values are unknown, its fixed settings are not
+        _check_runnable(_task_config(composed), "sweep", fixed)
     check_sweep_subdir(composed, jobs)
     for job, job_config in zip(jobs, job_configs, strict=True):  # then each job's env
         _check_runnable(job_config, f"sweep job {' '.join(job)}", job)
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
+    if adopt:
+        _check_continued_sweep(sweep_dir, composed, parsed, jobs, job_configs)
     kept = _without(overrides, SWEEP_DIR_KEYS)
     claim = claim_run_dir(
         sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True, adopt=adopt
@@ -239,6 +244,48 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
     location = f"hydra.sweep.dir={hydra_quote(str(claim.path))}"
     arguments = [*flags, *kept, location, NO_HYDRA_OUTPUT]
     return Launch(hydra_arguments=arguments, claim=claim, sweep_dir=claim.path)
+
+
+def _check_continued_sweep(
+    sweep_dir: Path,
+    composed: DictConfig,
+    parsed: list[Override],
+    jobs: list[list[str]],
+    job_configs: list[DictConfig],
+) -> None:
+    """resume=auto on a sweep: job k continues directory k, so each job that finds a run
+    there must be that run's job (the same swept values), and may change only what a
+    resume may change. Checked for every job before any runs: nothing is touched."""
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        return  # claim_run_dir reports it
+    sweep_files = ((sweep_dir / "multirun.yaml").is_file(), (sweep_dir / SWEEP_INDEX).is_file())
+    if sweep_dir.is_dir() and any(sweep_dir.iterdir()) and not any(sweep_files):
+        raise ConfigError(
+            f"resume=auto: hydra.sweep.dir {sweep_dir} holds files but no sweep "
+            "(no multirun.yaml or sweep.jsonl); give the sweep's own directory"
+        )
+    sweep_settings = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
+    assert isinstance(sweep_settings, dict)
+    if sweep_settings.get("subdir") != "${hydra.job.num}":
+        raise ConfigError("resume=auto: keep the default hydra.sweep.subdir (job numbers)")
+    swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
+    for number, (job, job_config) in enumerate(zip(jobs, job_configs, strict=True)):
+        job_dir = sweep_dir / str(number)
+        if not (job_dir / SAVED_CONFIG).is_file():
+            continue
+        saved, saved_settings = load_saved_config(job_dir)
+        changes = _differences(saved, job_config)
+        moved = [c for c in changes if {c.split("=")[0], c.split(".")[0]} & swept]
+        context = f"resume=auto: sweep job {' '.join(job)} would continue {job_dir}"
+        if moved:
+            raise ConfigError(
+                f"{context}, a run with other swept values ({moved[0].split('=')[0]} "
+                "differs); rerun the sweep's own command, or give a new hydra.sweep.dir"
+            )
+        try:
+            apply_resume_overrides(saved, saved_settings, changes)
+        except ConfigError as error:
+            raise ConfigError(f"{context}: {error}") from error
 
 
 def _compose_sweep_base(fixed: list[str], parsed: list[Override]) -> DictConfig:

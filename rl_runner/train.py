@@ -14,6 +14,7 @@ quick.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -129,7 +130,13 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     update_sweep_index(sweep_dir, job, {"overrides": overrides, "status": "running"})
     try:
         if continuing:  # this job's own earlier run: resume, restart or leave it
-            return _resume(auto_resume_plan(run_dir.absolute(), cfg))
+            try:
+                plan = auto_resume_plan(run_dir.absolute(), cfg)
+            except ConfigError as refused:  # the run there stays as it is, unmarked
+                _UNRECORDED_FAILURES.append(f"{run_dir}: {one_line(refused)}")
+                log.error("job refused: %s", _UNRECORDED_FAILURES[-1])
+                return math.nan
+            return _resume(plan)
         return _fresh_run(cfg, run_dir)
     except RunInterrupted as stop:
         exit_for(stop)  # Ctrl-C stops the whole sweep (SystemExit passes through Hydra)
@@ -139,7 +146,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         else:  # a bug: keep the traceback for the report
             log.error("job failed:\n%s", traceback.format_exc())
         _record_job_failure(run_dir, error)
-        return None
+        return math.nan  # a sweeper (Optuna) records a failed trial and goes on
     finally:
         lock.release()
         _index_job(sweep_dir, job, overrides, run_dir, cfg)
@@ -440,6 +447,10 @@ def cli() -> None:
         if show_traceback:
             raise
         _exit(f"rl-run: error: {one_line(error)}", 2)
+    except ValueError as error:  # a sweeper's own end (Optuna with no completed trial)
+        if show_traceback or launch is None or launch.sweep_dir is None:
+            raise
+        _exit(f"rl-run: the sweep stopped: {one_line(error)}", EXIT_SWEEP_FAILED)
     except ConnectionError as error:  # a launcher's cluster (Ray, say) cannot be reached
         if show_traceback:
             raise

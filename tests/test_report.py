@@ -102,3 +102,21 @@ def test_a_folder_without_runs_is_one_line(tmp_path: Path):
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("rl-report: error: no run directories")
+
+
+def test_unreadable_and_non_finite_runs_are_named(sweep: Path, tmp_path: Path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(sweep, damaged)
+    jobs = sorted(p for p in damaged.iterdir() if p.is_dir())
+    summary = json.loads((jobs[0] / "summary.json").read_text())
+    summary["final_eval_return_mean"] = "NaN"
+    (jobs[0] / "summary.json").write_text(json.dumps(summary))
+    result = ok(rl_report(str(damaged), "-o", str(tmp_path / "out"), cwd=tmp_path))
+    assert f"not completed (a non-finite return): {jobs[0]}" in result.stdout
+    assert "nan" not in (tmp_path / "out" / "report.md").read_text()
+    assert result.stderr == ""
+    (jobs[1] / ".hydra" / "config.yaml").write_text(": : [")
+    broken = rl_report(str(damaged), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    [line] = broken.stderr.strip().splitlines()
+    assert broken.returncode == 2 and line.startswith("rl-report: error: cannot read ")
+    assert str(jobs[1] / ".hydra" / "config.yaml") in line

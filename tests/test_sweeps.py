@@ -8,6 +8,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import FAST, ok, rl_run, start_rl_run, tree_digest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -165,3 +166,41 @@ def test_the_slurm_launcher_composes(tmp_path: Path):
     shown = ok(rl_run(*SHORT, "hydra/launcher=submitit_slurm", "--cfg", "hydra", cwd=tmp_path))
     assert "submitit_folder: ${hydra.sweep.dir}/.submitit/%j" in shown.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "again", "mentions"),
+    [
+        (["seed=0,1"], ["seed=1,2"], "seed differs"),  # job 0 would be seed 1's
+        (["algo.lr=0.1,0.5"], ["algo.lr=0.5,0.1"], "algo.lr differs"),  # relabelled results
+        (["seed=0,1"], ["seed=0,1", "env.kwargs.goal=7"], "env.kwargs.goal: cannot change"),
+    ],
+)
+def test_a_continued_sweep_with_other_jobs_is_refused_untouched(
+    tmp_path: Path, first: list[str], again: list[str], mentions: str
+):
+    sweep_dir = tmp_path / "sweep"
+    ok(rl_run("-m", *SHORT, *first, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path))
+    before = tree_digest(sweep_dir)
+    result = rl_run(
+        "-m", *SHORT, *again, f"hydra.sweep.dir={sweep_dir}", "resume=auto", cwd=tmp_path
+    )
+    assert result.returncode == 2 and mentions in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert tree_digest(sweep_dir) == before
+
+
+def test_resume_auto_refuses_a_directory_that_holds_no_sweep(tmp_path: Path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    args = ["-m", *SHORT, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'mine'}", "resume=auto"]
+    result = rl_run(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "holds files but no sweep" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+def test_a_search_whose_settings_no_trial_can_run_is_refused_up_front(tmp_path: Path):
+    args = ["-m", "+sweep=dqn_cartpole_optuna", "trainer.total_steps=1000"]
+    result = rl_run(*args, f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    assert result.returncode == 2 and "algo.learning_starts" in result.stderr
+    assert not (tmp_path / "sweep").exists()

@@ -18,11 +18,13 @@ import csv
 import json
 import math
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from rl_runner.config.settings import flat_config
 from rl_runner.rundir import EVALUATIONS_FILE, SAVED_CONFIG, SUMMARY_FILE, read_jsonl
@@ -30,7 +32,15 @@ from rl_runner.tools.cli import OneLineParser
 
 # Keys that never make two runs different experiments: the seed is what a group spans;
 # where and how a run was started, and what it resumed from, do not change its results.
-IGNORED_KEYS = {"seed", "resume", "device", "threads", "checkpoint.every", "checkpoint.keep_last"}
+IGNORED_KEYS = {
+    "seed",
+    "resume",
+    "device",
+    "threads",
+    "checkpoint.every",
+    "checkpoint.keep_last",
+    "sweep.objective",  # what a run reports to a sweeper, not how it trains
+}
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 
@@ -49,6 +59,12 @@ class Run:
     @property
     def completed(self) -> bool:
         return self.summary.get("status") == "completed"
+
+    @property
+    def finite(self) -> bool:
+        """Both returns are numbers (a diverged policy can score NaN)."""
+        values = [self.summary.get(f"{k}_eval_return_mean") for k in ("final", "best")]
+        return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
 @dataclass
@@ -70,12 +86,22 @@ def find_runs(paths: list[Path]) -> list[Path]:
 
 
 def load_run(path: Path) -> Run:
+    """A run's saved config, summary and evaluations; a file that cannot be read is a
+    ValueError naming it."""
     from omegaconf import OmegaConf
 
-    config = OmegaConf.to_container(OmegaConf.load(path / SAVED_CONFIG), resolve=False)
-    summary_path = path / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    evaluations = read_jsonl(path / EVALUATIONS_FILE) if (path / EVALUATIONS_FILE).is_file() else []
+    current = path / SAVED_CONFIG
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(current), resolve=False)
+        current = path / SUMMARY_FILE
+        summary = json.loads(current.read_text()) if current.is_file() else {}
+        current = path / EVALUATIONS_FILE
+        evaluations = read_jsonl(current) if current.is_file() else []
+    except (ValueError, OSError, yaml.YAMLError) as error:
+        detail = " ".join(str(error).split())[:200]
+        raise ValueError(f"cannot read {current}: {detail}") from error
+    if not isinstance(config, dict) or not isinstance(summary, dict):
+        raise ValueError(f"cannot read {current}: not a mapping")
     return Run(path, flat_config(config), summary, evaluations)
 
 
@@ -88,7 +114,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
     for run in runs:
         label = ", ".join(f"{key}={run.config.get(key)}" for key in varying) or "all runs"
         group = groups.setdefault(label, Group(label))
-        (group.runs if run.completed else group.incomplete).append(run)
+        (group.runs if run.completed and run.finite else group.incomplete).append(run)
     return list(groups.values())
 
 
@@ -102,9 +128,11 @@ def bootstrap_interval(values: np.ndarray, statistic: Any) -> tuple[float, float
     """95% percentile-bootstrap interval of `statistic` over seeds (nan for one seed)."""
     from scipy.stats import bootstrap
 
-    if len(values) < 2 or np.all(values == values[0]):
+    if len(values) < 2:
+        return math.nan, math.nan  # no spread to resample: shown as n/a
+    if np.all(values == values[0]):
         value = float(statistic(values))
-        return (value, value) if len(values) else (math.nan, math.nan)
+        return value, value
     result = bootstrap(
         (values,),
         statistic,
@@ -146,10 +174,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         cells = [row["group"], str(row["seeds"])]
         for name in ("final", "best"):
             cells.append(f"{row[f'{name}_mean']:.2f} ± {row[f'{name}_std']:.2f}")
-            cells.append(
-                f"{row[f'{name}_iqm']:.2f} [{row[f'{name}_iqm_low']:.2f}, "
-                f"{row[f'{name}_iqm_high']:.2f}]"
-            )
+            low, high = row[f"{name}_iqm_low"], row[f"{name}_iqm_high"]
+            interval = "n/a" if math.isnan(low) else f"[{low:.2f}, {high:.2f}]"
+            cells.append(f"{row[f'{name}_iqm']:.2f} {interval}")
         cells += [f"{row['wall_seconds_mean']:.1f}", str(row["incomplete"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -231,7 +258,8 @@ def report(paths: list[Path], output_dir: Path) -> list[dict[str, Any]]:
     for group in groups:
         for run in group.incomplete:
             status = run.summary.get("status", "not started")
-            print(f"not completed ({status}): {run.path} [{group.label}]")
+            why = "a non-finite return" if run.completed else status
+            print(f"not completed ({why}): {run.path} [{group.label}]")
     print(f"written: {output_dir / 'report.md'}, report.csv, report.png")
     return rows
 
@@ -245,7 +273,9 @@ def main(arguments: list[str] | None = None) -> int:
         if not path.is_dir():
             return _error(f"{path} is not a directory")
     try:
-        report(args.paths, args.output)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's notes on tiny samples: the table says n/a
+            report(args.paths, args.output)
     except ValueError as error:
         return _error(str(error))
     except OSError as error:
