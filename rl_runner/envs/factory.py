@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -32,6 +33,15 @@ def _route_mujoco_warnings(env_id: str) -> None:
         import mujoco
 
         mujoco.set_mju_user_warning(_log_mujoco_warning)
+
+
+def render_headless() -> None:
+    """Rendering without a display: pygame (classic control) draws off-screen with no
+    sound device, MuJoCo through EGL, unless the user chose otherwise. Set before the
+    first env that renders is made."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def make_env(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> gym.Env:

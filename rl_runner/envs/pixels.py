@@ -11,11 +11,12 @@ reset both patches are the first one (a zero difference, as in the tutorial).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from rl_runner.envs.factory import render_headless
 
 BAND = (0.4, 0.8)  # the rows of the screen the cart runs in, as fractions of its height
 VIEW = 0.6  # the width of the patch, as a fraction of the screen's
@@ -73,8 +74,6 @@ def make_cartpole_pixels(
     renders `rgb_array` frames whatever `render_mode` asks (rl-render asks for them)."""
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"renders rgb_array frames only, not {render_mode!r}")
-    # pygame draws off-screen: no display and no sound device needed
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    render_headless()
     env = gym.make("CartPole-v1", render_mode="rgb_array", disable_env_checker=True, **kwargs)
     return CartPolePixels(env, height)

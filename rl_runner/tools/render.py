@@ -16,7 +16,6 @@ the return so far, which keeps them distinct: one frame per step, plus the first
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -73,15 +72,11 @@ class Player:
 
         from rl_runner.build import configure_torch
         from rl_runner.envs.batch import EnvBatch
-        from rl_runner.envs.factory import make_env
+        from rl_runner.envs.factory import make_env, render_headless
         from rl_runner.registry import algorithm
 
         configure_torch(1)
-        # Headless: pygame-drawn envs (classic control) render off-screen with no sound,
-        # MuJoCo through EGL unless the user chose another OpenGL backend.
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-        os.environ.setdefault("MUJOCO_GL", "egl")
+        render_headless()
         env_config = settings.env
         kwargs = {**env_config.kwargs, "render_mode": "rgb_array"}
         self.env = make_env(env_config.id, kwargs, env_config.max_episode_steps)
@@ -101,13 +96,14 @@ class Player:
     def play(self, episode: int) -> tuple[list[np.ndarray], float, int]:
         """Frames (the first observation's, then one per step, each captioned with its
         step and the return so far), the return and the length."""
+        from rl_runner.envs.batch import action_masks
+
         obs, info = self.env.reset(seed=self.seed + episode)
         frames = [captioned(self._frame(), f"episode {episode}  step 0")]
         total, length, done = 0.0, 0, False
         while not done:
-            masks = info.get("action_mask")
-            batch_masks = None if masks is None else np.asarray(masks, dtype=bool)[None]
-            action = self.agent.act(np.asarray(obs)[None], explore=False, masks=batch_masks)[0]
+            masks = action_masks([info])  # None where the env reports no legal moves
+            action = self.agent.act(np.asarray(obs)[None], explore=False, masks=masks)[0]
             obs, reward, terminated, truncated, info = self.env.step(action)
             total += float(reward)
             length += 1

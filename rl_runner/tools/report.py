@@ -124,24 +124,32 @@ def interquartile_mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.asarray(trim_mean(values, 0.25, axis=axis))
 
 
-def bootstrap_interval(values: np.ndarray, statistic: Any) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of `statistic` over seeds (nan for one seed)."""
+def percentile_bootstrap(values: np.ndarray, statistic: Any) -> tuple[Any, Any]:
+    """The 95% percentile-bootstrap interval of `statistic` over seeds (axis 0), seeded
+    so that a report is the same every time it is made."""
     from scipy.stats import bootstrap
 
+    interval = bootstrap(
+        (values,),
+        statistic,
+        axis=0,
+        confidence_level=CONFIDENCE,
+        n_resamples=RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    ).confidence_interval
+    return interval.low, interval.high
+
+
+def bootstrap_interval(values: np.ndarray, statistic: Any) -> tuple[float, float]:
+    """The interval of a statistic of one value per seed (nan for one seed)."""
     if len(values) < 2:
         return math.nan, math.nan  # no spread to resample: shown as n/a
     if np.all(values == values[0]):
         value = float(statistic(values))
         return value, value
-    result = bootstrap(
-        (values,),
-        statistic,
-        confidence_level=CONFIDENCE,
-        n_resamples=RESAMPLES,
-        method="percentile",
-        rng=np.random.default_rng(0),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    low, high = percentile_bootstrap(values, statistic)
+    return float(low), float(high)
 
 
 def summarise(group: Group) -> dict[str, Any]:
@@ -185,8 +193,6 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def curve(group: Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Steps every run of the group evaluated at, the mean return there and its 95%
     bootstrap band across seeds."""
-    from scipy.stats import bootstrap
-
     tables = [
         {row["step"]: row["eval/return_mean"] for row in run.evaluations} for run in group.runs
     ]
@@ -197,16 +203,8 @@ def curve(group: Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     mean = returns.mean(axis=0)
     if len(returns) < 2:
         return np.array(steps), mean, mean, mean
-    band = bootstrap(
-        (returns,),
-        np.mean,
-        axis=0,
-        confidence_level=CONFIDENCE,
-        n_resamples=RESAMPLES,
-        method="percentile",
-        rng=np.random.default_rng(0),
-    ).confidence_interval
-    low, high = np.nan_to_num(band.low, nan=mean), np.nan_to_num(band.high, nan=mean)
+    low, high = percentile_bootstrap(returns, np.mean)
+    low, high = np.nan_to_num(low, nan=mean), np.nan_to_num(high, nan=mean)
     return np.array(steps), mean, low, high
 
 
