@@ -12,11 +12,11 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	# The CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[test,video,sweep,slurm]'
+	$(BIN)/pip install -e '.[test,video,sweep,slurm,ray]'
 	touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/pip install -e '.[test,video,sweep,slurm,bench]'
+	$(BIN)/pip install -e '.[test,video,sweep,slurm,ray,bench]'
 	touch $@
 
 setup: $(INSTALLED)

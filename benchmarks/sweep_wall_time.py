@@ -1,7 +1,9 @@
 """Wall time of a 4-seed sweep of short DQN runs: one job after another (Hydra's basic
-launcher) against joblib's local processes (hydra/launcher=joblib, n_jobs=2), from one
-invocation, alternating, so machine noise hits both alike. Each job uses one torch
-thread (`threads=1`, the default), so two jobs fill a 2-core machine.
+launcher) against joblib's local processes (hydra/launcher=joblib, n_jobs=2) and a
+local Ray instance (hydra/launcher=ray, which Ray starts and stops inside each sweep:
+its start-up is part of the figure), from one invocation, alternating, so machine
+noise hits all alike. Each job uses one torch thread (`threads=1`, the default) and
+holds one Ray CPU, so two jobs fill a 2-core machine.
 
     python benchmarks/sweep_wall_time.py                 # 2 rounds
     python benchmarks/sweep_wall_time.py --steps 20000 --rounds 3
@@ -21,6 +23,7 @@ RL_RUN = [sys.executable, "-m", "rl_runner.train"]
 LAUNCHERS = {
     "serial": [],
     "joblib (n_jobs=2)": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "ray (local, 2 CPUs)": ["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2"],
 }
 
 
@@ -42,11 +45,11 @@ def main() -> None:
     for round_index in range(args.rounds):
         for name, launcher in LAUNCHERS.items():
             seconds[name].append(sweep_seconds(launcher, args.steps))
-            print(f"round {round_index}: {name:18} {seconds[name][-1]:6.1f} s", flush=True)
+            print(f"round {round_index}: {name:19} {seconds[name][-1]:6.1f} s", flush=True)
     serial = statistics.median(seconds["serial"])
     for name, values in seconds.items():
         median = statistics.median(values)
-        print(f"{name:18} median {median:6.1f} s   {median / serial:.2f}x serial")
+        print(f"{name:19} median {median:6.1f} s   {median / serial:.2f}x serial")
 
 
 if __name__ == "__main__":

@@ -241,7 +241,8 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
     claim = claim_run_dir(
         sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True, adopt=adopt
     )
-    location = f"hydra.sweep.dir={hydra_quote(str(claim.path))}"
+    # Absolute: a launcher's workers (Ray's) may run in another working directory.
+    location = f"hydra.sweep.dir={hydra_quote(str(claim.path.absolute()))}"
     arguments = [*flags, *kept, location, NO_HYDRA_OUTPUT]
     return Launch(hydra_arguments=arguments, claim=claim, sweep_dir=claim.path)
 

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -399,6 +400,18 @@ def _interrupted_message(launch: Launch | None) -> str:
     return f"rl-run: interrupted at once; {kept}; continue with: {resume_command(run_dir)}"
 
 
+def _connection_hint(error: ConnectionError) -> str:
+    """What to do when a Ray cluster turned the driver away for want of its token (Ray
+    2.5x clusters started with `ray start` ask for one by default)."""
+    cause = error.__cause__  # Ray wraps the refusal in a RuntimeError's message
+    if cause is None or "InvalidAuthToken" not in str(cause):
+        return ""
+    return (
+        " (the cluster asks for its token: set RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN or "
+        "RAY_AUTH_TOKEN_PATH unless it is in ~/.ray/auth_token)"
+    )
+
+
 def _log_thread_failure(args: threading.ExceptHookArgs) -> None:
     log.error(
         "background thread %s failed: %s",
@@ -426,6 +439,11 @@ def cli() -> None:
     # thread's failure (TensorBoard's writer on a full disk) to train.log: stderr holds
     # only rl-run's own one-line reports. The failure itself reaches the run as an error.
     logging.captureWarnings(True)
+    # configs/hydra/launcher/ray.yaml changes two of the Ray plugin's defaults under its
+    # name, which Hydra reports as a deprecated schema match on every job; it works.
+    warnings.filterwarnings(
+        "ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema"
+    )
     threading.excepthook = _log_thread_failure
     # A closed or broken stdout (`rl-run ... | head -1`) must not end a run.
     logging.raiseExceptions = False
@@ -454,7 +472,7 @@ def cli() -> None:
     except ConnectionError as error:  # a launcher's cluster (Ray, say) cannot be reached
         if show_traceback:
             raise
-        _exit(f"rl-run: error: cannot connect: {one_line(error)}", 2)
+        _exit(f"rl-run: error: cannot connect: {one_line(error)}{_connection_hint(error)}", 2)
     except OSError as error:  # a full disk or a read-only file system outside training
         if show_traceback:
             raise

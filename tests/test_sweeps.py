@@ -5,7 +5,16 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -160,6 +169,78 @@ def test_submitits_local_executor_runs_the_jobs(tmp_path: Path):
     ok(rl_run(*args, cwd=tmp_path))
     rows = index_rows(sweep_dir)
     assert sorted(rows) == ["0", "1"] and {row["status"] for row in rows.values()} == {"completed"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, head: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while head.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"the Ray head did not open port {port} (exit {head.poll()})")
+
+
+@pytest.fixture
+def ray_head(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A Ray head on loopback, as `ray start --head` makes one, with token authentication
+    (Ray's default). Its address is given explicitly; it is stopped afterwards."""
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
+    assert ray_cli, "the ray extra is not installed"
+    # Short: Ray's socket paths live under its temp dir and must fit in 107 bytes.
+    home = Path(tempfile.mkdtemp(prefix="rlr-ray-", dir="/tmp"))
+    token = home / "token"
+    token.write_text(secrets.token_hex(32))
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    port = free_port()
+    command = [ray_cli, "start", "--head", "--block", f"--port={port}"]
+    command += ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false"]
+    command += ["--disable-usage-stats", f"--temp-dir={home / 'ray'}"]
+    # Its own session: the head and every process it starts are stopped together.
+    head = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)
+    try:
+        wait_for_port(port, head, 120)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=60)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_sweep_runs_on_an_existing_ray_cluster(ray_head: str, tmp_path: Path):
+    """The driver runs in one directory and the cluster's workers in another: the jobs
+    still write into the sweep directory the driver claimed."""
+    args = ["-m", *SHORT, "seed=0,1", "hydra/launcher=ray"]
+    args += [f"+hydra.launcher.ray.init.address={ray_head}"]
+    result = ok(rl_run(*args, cwd=tmp_path))
+    port = ray_head.rsplit(":", 1)[1]  # Ray names the node by its address, not loopback
+    assert "Connecting to existing Ray cluster at address: " in result.stderr
+    assert f":{port}..." in result.stderr
+    [sweep_dir] = (tmp_path / "outputs" / "multirun").glob("*/*")
+    rows = index_rows(sweep_dir)
+    assert sorted(rows) == ["0", "1"] and {row["status"] for row in rows.values()} == {"completed"}
+    for job, row in rows.items():
+        summary = json.loads((sweep_dir / job / "summary.json").read_text())
+        assert row["objective"] == summary["final_eval_return_mean"]
+        assert f"seed={job}" in row["overrides"]
+
+
+def test_a_cluster_that_asks_for_a_token_says_so(ray_head: str, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    args = ["-m", *SHORT, "seed=0,1", "hydra/launcher=ray"]
+    result = rl_run(*args, f"+hydra.launcher.ray.init.address={ray_head}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("rl-run: error: cannot connect: ")
+    assert "set RAY_AUTH_MODE=token" in result.stderr
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_the_slurm_launcher_composes(tmp_path: Path):
