@@ -43,6 +43,7 @@ from rl_runner.config.settings import (
     is_int_field,
     validate,
 )
+from rl_runner.config.store import JOB_SUBDIR
 from rl_runner.errors import ConfigError, RunnerError
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
@@ -237,7 +238,7 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     if adopt:
         _check_continued_sweep(sweep_dir, composed, parsed, jobs, job_configs)
-    kept = _without(overrides, SWEEP_DIR_KEYS)
+    kept = [*_without(overrides, SWEEP_DIR_KEYS), *_swept_values_only(parsed)]
     claim = claim_run_dir(
         sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True, adopt=adopt
     )
@@ -245,6 +246,17 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
     location = f"hydra.sweep.dir={hydra_quote(str(claim.path.absolute()))}"
     arguments = [*flags, *kept, location, NO_HYDRA_OUTPUT]
     return Launch(hydra_arguments=arguments, claim=claim, sweep_dir=claim.path)
+
+
+def _swept_values_only(parsed: list[Override]) -> list[str]:
+    """Leaves the sweep's fixed keys out of Hydra's `override_dirname`, so that job
+    directories are named by what varies between jobs (and a continued sweep that
+    changes a fixed key, a longer `trainer.total_steps`, keeps its names)."""
+    setting = "hydra.job.config.override_dirname.exclude_keys"
+    if _override_of(parsed, setting) is not None:
+        return []
+    fixed = [o.key_or_group for o in parsed if not o.is_sweep_override()]
+    return [f"{setting}=[{','.join(hydra_quote(key) for key in fixed)}]"]
 
 
 def _check_continued_sweep(
@@ -267,12 +279,14 @@ def _check_continued_sweep(
         )
     sweep_settings = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
     assert isinstance(sweep_settings, dict)
-    if sweep_settings.get("subdir") != "${hydra.job.num}":
-        raise ConfigError("resume=auto: keep the default hydra.sweep.subdir (job numbers)")
+    if sweep_settings.get("subdir") != JOB_SUBDIR:
+        raise ConfigError(
+            "resume=auto: keep the default hydra.sweep.subdir (job numbers, then values)"
+        )
     swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
     for number, (job, job_config) in enumerate(zip(jobs, job_configs, strict=True)):
-        job_dir = sweep_dir / str(number)
-        if not (job_dir / SAVED_CONFIG).is_file():
+        job_dir = _job_dir(sweep_dir, number)
+        if job_dir is None or not (job_dir / SAVED_CONFIG).is_file():
             continue
         saved, saved_settings = load_saved_config(job_dir)
         changes = _differences(saved, job_config)
@@ -287,6 +301,15 @@ def _check_continued_sweep(
             apply_resume_overrides(saved, saved_settings, changes)
         except ConfigError as error:
             raise ConfigError(f"{context}: {error}") from error
+
+
+def _job_dir(sweep_dir: Path, number: int) -> Path | None:
+    """Job `number`'s directory in a sweep that ran before (named `<number>_<values>`)."""
+    if not sweep_dir.is_dir():
+        return None
+    prefix = f"{number}_"
+    found = [p for p in sweep_dir.iterdir() if p.name == str(number) or p.name.startswith(prefix)]
+    return found[0] if found else None
 
 
 def _compose_sweep_base(fixed: list[str], parsed: list[Override]) -> DictConfig:

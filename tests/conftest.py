@@ -76,6 +76,12 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
     return result
 
 
+def job_dir(sweep_dir: Path, number: int) -> Path:
+    """Job `number`'s directory in a sweep: `<number>_<swept values, seed last>`."""
+    [found] = sweep_dir.glob(f"{number}_*")
+    return found
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 

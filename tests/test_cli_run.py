@@ -13,7 +13,7 @@ import termios
 from pathlib import Path
 
 import torch
-from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run, run_env
+from conftest import FAST, RL_RUN, job_dir, ok, read_jsonl, rl_run, run_env
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -162,9 +162,9 @@ def test_a_failing_sweep_job_fails_alone(tmp_path: Path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1] == "rl-run: 1 of 2 sweep jobs failed"
     assert "training failed at step 100" in lines[0] and "Traceback" not in result.stderr
-    failed = json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())
+    failed = json.loads((job_dir(tmp_path / "sweep", 0) / "summary.json").read_text())
     assert failed["status"] == "failed" and "recent" in failed["error"]
-    good = json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text())
+    good = json.loads((job_dir(tmp_path / "sweep", 1) / "summary.json").read_text())
     assert good["status"] == "completed" and good["env_steps"] == 300
 
 
@@ -239,9 +239,15 @@ def test_multirun_makes_one_run_dir_per_job(tmp_path: Path):
     )
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     assert len(summaries) == 4, result.stdout
-    assert sorted(p.parent.name for p in summaries) == ["0", "1", "2", "3"]
-    overrides = (tmp_path / "sweep" / "3" / ".hydra" / "overrides.yaml").read_text()
-    assert "seed=1" in overrides and "algo.lr=0.0003" in overrides
+    # Named by job number and swept values, seed last; the fixed keys left out.
+    assert sorted(p.parent.name for p in summaries) == [
+        "0_algo.lr=0.001,seed=0",
+        "1_algo.lr=0.0003,seed=0",
+        "2_algo.lr=0.001,seed=1",
+        "3_algo.lr=0.0003,seed=1",
+    ]
+    overrides = tmp_path / "sweep" / "3_algo.lr=0.0003,seed=1" / ".hydra" / "overrides.yaml"
+    assert "seed=1" in overrides.read_text() and "algo.lr=0.0003" in overrides.read_text()
 
 
 def test_hydra_introspection_works(tmp_path: Path):

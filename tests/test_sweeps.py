@@ -25,6 +25,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from test_faults import wait_for
 from test_resume import assert_same_run
 
+from rl_runner.config.store import job_dirname
+
 SHORT = ["algo=q_learning", "env=maze", "trainer.total_steps=600", "eval.every=100"]
 
 
@@ -50,21 +52,32 @@ def hparams_of(run_dir: Path) -> tuple[dict, dict[str, float]]:
     return settings, results
 
 
+def test_a_job_directory_is_named_by_its_swept_values_with_the_seed_last():
+    assert job_dirname(3, "algo.lr=0.0003,seed=1,x=2") == "3_algo.lr=0.0003,x=2,seed=1"
+    assert job_dirname(0, "env.id=ALE/Pong-v5,network.hidden_sizes=[64,64]") == (
+        "0_env.id=ALE-Pong-v5,network.hidden_sizes=[64,64]"  # no path separator
+    )
+    assert job_dirname(1, "algo.lr=1e+308") == "1_algo.lr=1e+308"
+    assert job_dirname(7, "") == "7"  # a sweep of one job with nothing swept
+    assert len(job_dirname(12, ",".join(f"key{i}=value{i}" for i in range(100)))) == 200
+
+
 def test_four_jobs_on_two_joblib_workers_are_indexed_with_their_objectives(tmp_path: Path):
     sweep_dir = tmp_path / "sweep"
     args = ["-m", *SHORT, "seed=0,1,2,3", "sweep.objective=best"]
     args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}"]
     ok(rl_run(*args, cwd=tmp_path))
     rows = index_rows(sweep_dir)
-    assert sorted(rows) == ["0", "1", "2", "3"]
+    assert sorted(rows) == [f"{seed}_seed={seed}" for seed in range(4)]  # job dir names
     for job, row in rows.items():
+        seed = int(job.split("=")[1])
         summary = json.loads((sweep_dir / job / "summary.json").read_text())
         assert row["status"] == "completed" == summary["status"]
         assert row["objective"] == summary["best_eval_return_mean"]
         assert row["wall_seconds"] == summary["wall_seconds"]
-        assert f"seed={job}" in row["overrides"]
+        assert f"seed={seed}" in row["overrides"]
         settings, results = hparams_of(sweep_dir / job)
-        assert settings["seed"] == int(job) and settings["algo.lr"] == 0.1
+        assert settings["seed"] == seed and settings["algo.lr"] == 0.1
         assert results["hparam/final_return"] == summary["final_eval_return_mean"]
 
 
@@ -74,8 +87,9 @@ def test_a_failed_job_is_indexed_with_its_error_and_fails_the_sweep(tmp_path: Pa
     result = rl_run(*args, cwd=tmp_path)
     assert result.returncode == 1 and "1 of 2 sweep jobs failed" in result.stderr
     rows = index_rows(sweep_dir)
-    assert rows["0"]["status"] == "completed" and rows["0"]["objective"] == 1.0
-    assert rows["1"]["status"] == "diverged" and "diverged" in rows["1"]["error"]
+    completed, diverged = rows["0_algo.q_init_high=1"], rows["1_algo.q_init_high=1e+308"]
+    assert completed["status"] == "completed" and completed["objective"] == 1.0
+    assert diverged["status"] == "diverged" and "diverged" in diverged["error"]
 
 
 def test_a_requeued_command_with_resume_auto_finishes_the_run_exactly(tmp_path: Path):
@@ -109,25 +123,33 @@ def test_resume_auto_needs_the_run_directory(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_requeued_sweep_skips_finished_jobs_and_resumes_the_interrupted_one(tmp_path: Path):
-    args = ["-m", "algo=reinforce", "seed=0,1,2", "trainer.total_steps=3000", "eval.every=1000"]
+def test_a_requeued_sweep_skips_finished_jobs_and_resumes_the_interrupted_ones(tmp_path: Path):
+    """The same sweep command after two preemptions: one in job 1 mid-run, one in job 2
+    before its first checkpoint. Nothing is lost and no job runs twice."""
+    args = ["-m", *FAST, "seed=0,1,2", "trainer.total_steps=3000", "eval.every=1000"]
     args += ["checkpoint.every=500"]
     straight, sweep_dir = tmp_path / "straight", tmp_path / "sweep"
     ok(rl_run(*args, f"hydra.sweep.dir={straight}", cwd=tmp_path))
+    jobs = [f"{seed}_seed={seed}" for seed in range(3)]
     command = [*args, f"hydra.sweep.dir={sweep_dir}", "resume=auto"]
-    process = start_rl_run(*command, cwd=tmp_path)  # preempted in job 1, job 2 not started
-    interrupted = sweep_dir / "1" / "checkpoints" / "step_0000001000.pt"
-    assert wait_for(interrupted.exists, process, 120), process.communicate()
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=120)
-    assert not (sweep_dir / "2").exists()
-    finished = tree_digest(sweep_dir / "0")
+    mid_run = sweep_dir / jobs[1] / "checkpoints" / "step_0000001000.pt"
+    started = sweep_dir / jobs[2] / ".hydra" / "config.yaml"
+    for preempted_when in (mid_run.exists, started.exists):
+        process = start_rl_run(*command, cwd=tmp_path)
+        assert wait_for(preempted_when, process, 120), process.communicate()
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=120)
+        if preempted_when == mid_run.exists:
+            assert not (sweep_dir / jobs[2]).exists()
+            finished = tree_digest(sweep_dir / jobs[0])
+    assert not list((sweep_dir / jobs[2]).glob("checkpoints/*.pt"))  # before its first
     result = ok(rl_run(*command, cwd=tmp_path))
-    assert "already has 3000 of 3000 steps" in result.stderr  # job 0: not run twice
-    assert tree_digest(sweep_dir / "0") == finished
-    for job in ("0", "1", "2"):
+    assert result.stderr.count("already has 3000 of 3000 steps") == 2  # jobs 0 and 1
+    assert tree_digest(sweep_dir / jobs[0]) == finished
+    for job in jobs:
         assert_same_run(straight / job, sweep_dir / job, 3000)
     assert {row["status"] for row in index_rows(sweep_dir).values()} == {"completed"}
+    assert sorted(index_rows(sweep_dir)) == jobs
 
 
 def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
@@ -168,7 +190,8 @@ def test_submitits_local_executor_runs_the_jobs(tmp_path: Path):
     ]
     ok(rl_run(*args, cwd=tmp_path))
     rows = index_rows(sweep_dir)
-    assert sorted(rows) == ["0", "1"] and {row["status"] for row in rows.values()} == {"completed"}
+    assert sorted(rows) == ["0_seed=0", "1_seed=1"]
+    assert {row["status"] for row in rows.values()} == {"completed"}
 
 
 def free_port() -> int:
@@ -226,11 +249,12 @@ def test_a_sweep_runs_on_an_existing_ray_cluster(ray_head: str, tmp_path: Path):
     assert f":{port}..." in result.stderr
     [sweep_dir] = (tmp_path / "outputs" / "multirun").glob("*/*")
     rows = index_rows(sweep_dir)
-    assert sorted(rows) == ["0", "1"] and {row["status"] for row in rows.values()} == {"completed"}
+    assert sorted(rows) == ["0_seed=0", "1_seed=1"]
+    assert {row["status"] for row in rows.values()} == {"completed"}
     for job, row in rows.items():
         summary = json.loads((sweep_dir / job / "summary.json").read_text())
         assert row["objective"] == summary["final_eval_return_mean"]
-        assert f"seed={job}" in row["overrides"]
+        assert job.split("_")[1] in row["overrides"]  # seed=N
 
 
 def test_a_cluster_that_asks_for_a_token_says_so(ray_head: str, tmp_path: Path, monkeypatch):

@@ -15,15 +15,33 @@ from rl_runner.config.schema import BUFFER_SCHEMAS, NETWORK_SCHEMAS, EnvConfig, 
 from rl_runner.registry import ALGORITHMS
 
 
-def path_label(text: str) -> str:
-    """`ALE/Pong-v5` -> `ALE-Pong-v5`: usable as part of a directory name."""
-    return re.sub(r"[^\w.-]+", "-", text).strip("-") or "env"
+def path_label(text: str, keep: str = "") -> str:
+    """`ALE/Pong-v5` -> `ALE-Pong-v5`: usable as part of a directory name. `keep`: other
+    characters left as they are."""
+    return re.sub(rf"[^\w.{re.escape(keep)}-]+", "-", text).strip("-") or "env"
 
 
 def env_label(name: str, env_id: str) -> str:
     """The env part of a run directory name: the option's name, or for the generic
     `env=gym` option the environment id."""
     return path_label(env_id if name == "gym" else name)
+
+
+# The default hydra.sweep.subdir (configs/config.yaml): job number, then swept values.
+JOB_SUBDIR = "${job_dirname:${hydra.job.num},${hydra.job.override_dirname}}"
+MAX_JOB_DIRNAME = 200  # characters: file systems allow 255 bytes per name
+
+
+def job_dirname(number: int, swept: str) -> str:
+    """A sweep job's directory name: its number, then its swept values (Hydra's
+    `override_dirname`, sorted, which the pre-flight limits to the swept keys) with the
+    seed last: `3_algo.lr=0.0003,seed=1`. The number keeps names unique (a long name is
+    cut) and in job order, and lets a continued sweep find each job's directory."""
+    items = swept.split(",") if swept else []
+    seeds = [item for item in items if item.startswith("seed=")]
+    values = ",".join([item for item in items if not item.startswith("seed=")] + seeds)
+    name = f"{number}_{values}" if values else str(number)
+    return path_label(name, keep="=,[]+")[:MAX_JOB_DIRNAME]
 
 
 def register_schemas() -> None:
@@ -39,3 +57,4 @@ def register_schemas() -> None:
         for option_name, schema in schemas.items():
             store.store(group=f"schema/{group}", name=option_name, node=schema)
     OmegaConf.register_new_resolver("env_label", env_label, replace=True)
+    OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
