@@ -168,6 +168,32 @@ def test_an_optuna_search_returns_the_best_of_its_trials(tmp_path: Path):
     winner = next(row for row in rows if row["objective"] == best["best_value"])
     for key, value in best["best_params"].items():
         assert f"{key}={value}" in winner["overrides"]
+    assert study_trials(sweep_dir) == [row["objective"] for row in rows]
+
+
+def study_trials(sweep_dir: Path) -> list[float]:
+    """The values of the completed trials in the study's SQLite file, in trial order."""
+    import optuna
+
+    study = optuna.load_study(study_name="dqn_cartpole", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    return [trial.value for trial in study.trials if trial.state.name == "COMPLETE"]
+
+
+def test_an_optuna_search_continues_from_its_study_file(tmp_path: Path):
+    """resume=auto on the search's directory: the new trials join the stored study (and
+    its best), and the first command's trials are left as they are."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "+sweep=dqn_cartpole_optuna", *FAST, "trainer.total_steps=1000"]
+    args += ["eval.every=500", f"hydra.sweep.dir={sweep_dir}"]
+    ok(rl_run(*args, "hydra.sweeper.n_trials=2", cwd=tmp_path))
+    first = {job: tree_digest(sweep_dir / job) for job in index_rows(sweep_dir)}
+    more = ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1", "resume=auto"]
+    ok(rl_run(*args, *more, cwd=tmp_path))
+    rows = index_rows(sweep_dir)
+    assert len(rows) == 4 and {job: tree_digest(sweep_dir / job) for job in first} == first
+    assert sorted(study_trials(sweep_dir)) == sorted(row["objective"] for row in rows.values())
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(row["objective"] for row in rows.values())
 
 
 def test_the_td3_search_preset_runs_a_trial(tmp_path: Path):
