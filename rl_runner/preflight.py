@@ -202,7 +202,7 @@ def check_sweep_subdir(composed: DictConfig, jobs: list[list[str]]) -> None:
             f"hydra.sweep.subdir: {subdir!r} must give each job its own directory inside the "
             "sweep directory, e.g. ${hydra.job.num} or ${hydra.job.override_dirname}"
         )
-    if "override_dirname" in subdir:  # the values become path parts
+    if "override_dirname" in subdir and subdir != JOB_SUBDIR:  # values become path parts
         for job in jobs:
             if any(".." in Path(text).parts for text in job):
                 raise ConfigError(
