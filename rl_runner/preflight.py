@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ from rl_runner.config.settings import (
     is_int_field,
     validate,
 )
-from rl_runner.config.store import JOB_SUBDIR
+from rl_runner.config.store import JOB_SUBDIR, job_dirname
 from rl_runner.errors import ConfigError, RunnerError
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
@@ -188,6 +189,7 @@ def prepare_fresh_run(flags: list[str], overrides: list[str]) -> Launch:
     return Launch(hydra_arguments=[*flags, *kept, location, NO_HYDRA_OUTPUT], claim=claim)
 
 
+OLD_JOB_SUBDIR = "${hydra.job.num}"  # job numbers alone, as sweeps were named before
 JOB_UNIQUE_KEYS = ("${hydra.job.num}", "${hydra.job.id}", "${hydra.job.override_dirname}")
 
 
@@ -216,29 +218,35 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
     parsed = parse_overrides(overrides)
     fixed = [text for text, o in zip(overrides, parsed, strict=True) if not o.is_sweep_override()]
     composed = _compose_sweep_base(fixed, parsed)
+    naming = _swept_values_only(composed, parsed)
     jobs: list[list[str]] = []
     job_configs: list[DictConfig] = []
+    job_names: list[str] = []
     if str(composed.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
         # A typo in one value, or a job whose algorithm cannot act in its env, refuses the
         # sweep before any job runs; a job that fails while running (divergence) fails
         # on its own.
         jobs = sweep_jobs(parsed)
-        for job in jobs:
+        for number, job in enumerate(jobs):
             try:
-                job_configs.append(_task_config(compose_config(job)))
+                job_config = compose_config([*job, *naming])
+                job_names.append(_job_name(job_config, number))
+                job_configs.append(_task_config(job_config))
                 validate(job_configs[-1])
             except (RunnerError, HydraException, OmegaConfBaseException) as error:
                 raise ConfigError(f"sweep job {' '.join(job)}: {one_line(error)}") from error
     else:  # a search (Optuna): its trials' values are unknown, its fixed settings are not
         _check_runnable(_task_config(composed), "sweep", fixed)
+        _check_search(composed.hydra.sweeper, Path(str(composed.hydra.sweep.dir)).expanduser())
+    _check_ray_address(composed.hydra.launcher)
     check_sweep_subdir(composed, jobs)
     for job, job_config in zip(jobs, job_configs, strict=True):  # then each job's env
         _check_runnable(job_config, f"sweep job {' '.join(job)}", job)
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     if adopt:
-        _check_continued_sweep(sweep_dir, composed, parsed, jobs, job_configs)
-    kept = [*_without(overrides, SWEEP_DIR_KEYS), *_swept_values_only(parsed)]
+        _check_continued_sweep(sweep_dir, composed, parsed, jobs, job_configs, job_names)
+    kept = [*_without(overrides, SWEEP_DIR_KEYS), *naming]
     claim = claim_run_dir(
         sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True, adopt=adopt
     )
@@ -248,15 +256,79 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
     return Launch(hydra_arguments=arguments, claim=claim, sweep_dir=claim.path)
 
 
-def _swept_values_only(parsed: list[Override]) -> list[str]:
-    """Leaves the sweep's fixed keys out of Hydra's `override_dirname`, so that job
-    directories are named by what varies between jobs (and a continued sweep that
-    changes a fixed key, a longer `trainer.total_steps`, keeps its names)."""
+def _check_search(sweeper: DictConfig, sweep_dir: Path) -> None:
+    """The Optuna sweeper's own settings, which it would otherwise report with a
+    traceback once the sweep directory exists."""
+    if "n_trials" in sweeper and int(sweeper.n_trials) < 1:
+        raise ConfigError(f"hydra.sweeper.n_trials: {sweeper.n_trials} is below 1")
+    storage = sweeper.get("storage")  # the presets' interpolates the sweep directory
+    if storage is not None:
+        _check_study_storage(str(storage), sweep_dir)
+
+
+def _check_study_storage(url: str, sweep_dir: Path) -> None:
+    from sqlalchemy.engine import make_url  # only a search with storage needs it
+    from sqlalchemy.exc import ArgumentError
+
+    setting = "hydra.sweeper.storage"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"{setting}: {url!r} is not a database URL (e.g. sqlite:///path/optuna.db)"
+        ) from None
+    if parsed.get_backend_name() != "sqlite":
+        try:
+            parsed.get_dialect().dbapi()
+        except ImportError as error:
+            raise ConfigError(f"{setting}: {url}: {error} (install its driver)") from None
+        return
+    if "?" in url:  # SQLite URLs read what follows as options: the file would be elsewhere
+        raise ConfigError(f"{setting}: {url} holds '?'; choose a path without it")
+    database = Path(parsed.database or "")
+    if not database.parent.is_dir() and sweep_dir.absolute() not in database.parents:
+        raise ConfigError(f"{setting}: the directory of {database} does not exist")
+
+
+def _check_ray_address(launcher: DictConfig) -> None:
+    """A Ray cluster that cannot be reached is named at once: Ray retries for minutes."""
+    if not str(launcher.get("_target_", "")).endswith("RayLauncher"):
+        return
+    address = OmegaConf.select(launcher, "ray.init.address")
+    if address is None or str(address) in ("auto", "local") or "://" in str(address):
+        return
+    setting = "hydra.launcher.ray.init.address"
+    host, _, port = str(address).rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{setting}: {address!r} is not HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise ConfigError(f"{setting}: cannot reach {address} ({reason})") from None
+
+
+def _subdir(composed: DictConfig) -> str:
+    return str(OmegaConf.to_container(composed.hydra.sweep, resolve=False).get("subdir"))  # type: ignore[union-attr]
+
+
+def _swept_values_only(composed: DictConfig, parsed: list[Override]) -> list[str]:
+    """With the default `hydra.sweep.subdir`, leaves the sweep's fixed keys out of
+    Hydra's `override_dirname`, so that job directories are named by what varies between
+    jobs (and a continued sweep that changes a fixed key, a longer
+    `trainer.total_steps`, keeps its names). A subdir of the user's own keeps Hydra's."""
     setting = "hydra.job.config.override_dirname.exclude_keys"
-    if _override_of(parsed, setting) is not None:
+    if _subdir(composed) != JOB_SUBDIR or _override_of(parsed, setting) is not None:
         return []
     fixed = [o.key_or_group for o in parsed if not o.is_sweep_override()]
     return [f"{setting}=[{','.join(hydra_quote(key) for key in fixed)}]"]
+
+
+def _job_name(job_config: DictConfig, number: int) -> str:
+    """The directory name job `number` gets with the subdirs resume=auto continues."""
+    if _subdir(job_config) == JOB_SUBDIR:
+        return job_dirname(number, str(job_config.hydra.job.override_dirname))
+    return str(number)  # ${hydra.job.num}, the layout before names carried values
 
 
 def _check_continued_sweep(
@@ -265,10 +337,12 @@ def _check_continued_sweep(
     parsed: list[Override],
     jobs: list[list[str]],
     job_configs: list[DictConfig],
+    job_names: list[str],
 ) -> None:
     """resume=auto on a sweep: job k continues directory k, so each job that finds a run
-    there must be that run's job (the same swept values), and may change only what a
-    resume may change. Checked for every job before any runs: nothing is touched."""
+    there must be that run's job (the same swept values, under the same name), and may
+    change only what a resume may change. Checked for every job before any runs:
+    nothing is touched."""
     if sweep_dir.exists() and not sweep_dir.is_dir():
         return  # claim_run_dir reports it
     sweep_files = ((sweep_dir / "multirun.yaml").is_file(), (sweep_dir / SWEEP_INDEX).is_file())
@@ -277,9 +351,7 @@ def _check_continued_sweep(
             f"resume=auto: hydra.sweep.dir {sweep_dir} holds files but no sweep "
             "(no multirun.yaml or sweep.jsonl); give the sweep's own directory"
         )
-    sweep_settings = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
-    assert isinstance(sweep_settings, dict)
-    if sweep_settings.get("subdir") != JOB_SUBDIR:
+    if _subdir(composed) not in (JOB_SUBDIR, OLD_JOB_SUBDIR):
         raise ConfigError(
             "resume=auto: keep the default hydra.sweep.subdir (job numbers, then values)"
         )
@@ -288,14 +360,25 @@ def _check_continued_sweep(
         job_dir = _job_dir(sweep_dir, number)
         if job_dir is None or not (job_dir / SAVED_CONFIG).is_file():
             continue
+        context = f"resume=auto: sweep job {' '.join(job)} would continue {job_dir}"
         saved, saved_settings = load_saved_config(job_dir)
         changes = _differences(saved, job_config)
         moved = [c for c in changes if {c.split("=")[0], c.split(".")[0]} & swept]
-        context = f"resume=auto: sweep job {' '.join(job)} would continue {job_dir}"
         if moved:
             raise ConfigError(
                 f"{context}, a run with other swept values ({moved[0].split('=')[0]} "
                 "differs); rerun the sweep's own command, or give a new hydra.sweep.dir"
+            )
+        if job_dir.name != job_names[number]:  # Hydra would start it afresh elsewhere
+            hint = (
+                f"; continue it with hydra.sweep.subdir='{OLD_JOB_SUBDIR}'"
+                if job_dir.name == str(number)
+                else ": rerun the sweep's own command (the same swept keys and values)"
+            )
+            raise ConfigError(
+                f"resume=auto: sweep job {' '.join(job)} would run in "
+                f"{job_names[number]!r}, beside job {number}'s earlier run {job_dir.name!r}"
+                f"{hint}"
             )
         try:
             apply_resume_overrides(saved, saved_settings, changes)

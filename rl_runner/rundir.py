@@ -17,7 +17,7 @@ import os
 import re
 import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,18 +132,36 @@ def atomic_file(path: Path, what: str = "") -> Iterator[Path]:
         raise
 
 
-def update_sweep_index(sweep_dir: Path, job: str, row: dict[str, Any]) -> None:
-    """Set `job`'s row of the sweep's index (sweep.jsonl), keeping the others. Jobs may
-    run in parallel processes: the read-modify-write holds a lock, and the file is
-    replaced whole, so a reader never sees half of it."""
+def _rewrite_sweep_index(sweep_dir: Path, change: Callable[[dict[str, dict]], None]) -> None:
+    """Jobs may run in parallel processes: the read-modify-write of the sweep's index
+    (sweep.jsonl) holds a lock, and the file is replaced whole, so a reader never sees
+    half of it."""
     index = sweep_dir / SWEEP_INDEX
     with open(sweep_dir / _SWEEP_INDEX_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         lines = index.read_text().splitlines() if index.is_file() else []
         rows = {entry["job"]: entry for entry in map(json.loads, filter(None, lines))}
-        rows[job] = {"job": job, **row}
+        change(rows)
         with atomic_file(index, "the sweep index ") as temporary:
             temporary.write_text("".join(json.dumps(entry) + "\n" for entry in rows.values()))
+
+
+def update_sweep_index(sweep_dir: Path, job: str, row: dict[str, Any]) -> None:
+    """Set `job`'s row of the sweep's index, keeping the others."""
+    _rewrite_sweep_index(sweep_dir, lambda rows: rows.update({job: {"job": job, **row}}))
+
+
+def mark_running_jobs_interrupted(sweep_dir: Path) -> None:
+    """After the sweep's driver stopped, jobs it ran in other processes (Ray's) that
+    were still running are interrupted; their own summaries could not say so."""
+
+    def interrupt(rows: dict[str, dict]) -> None:
+        for row in rows.values():
+            if row.get("status") == "running":
+                row["status"] = "interrupted"
+
+    if (sweep_dir / SWEEP_INDEX).is_file():
+        _rewrite_sweep_index(sweep_dir, interrupt)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

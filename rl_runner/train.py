@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -57,9 +58,11 @@ from rl_runner.rundir import (
     RunLock,
     atomic_file,
     checkpoint_step,
+    contains_runs,
     discard_outputs,
     has_training_output,
     holds_run,
+    mark_running_jobs_interrupted,
     periodic_checkpoints,
     read_summary,
     resume_command,
@@ -386,6 +389,14 @@ def exit_for(error: RunnerError) -> NoReturn:
 def _interrupted_message(launch: Launch | None) -> str:
     """What an interruption outside the training loop left (the claim is released,
     and a start without training output undone, right after)."""
+    if launch is not None and launch.sweep_dir is not None and contains_runs(launch.sweep_dir):
+        # A launcher's driver (Ray's) stopped while its jobs ran in other processes.
+        mark_running_jobs_interrupted(launch.sweep_dir)
+        return (
+            "rl-run: the sweep was interrupted; its jobs' runs and checkpoints are kept; "
+            "continue it with the same command and "
+            f"hydra.sweep.dir={shlex.quote(str(launch.sweep_dir))} resume=auto"
+        )
     run_dir = None
     if launch is not None and launch.resume is not None:
         run_dir = launch.resume.run_dir

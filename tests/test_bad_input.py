@@ -82,6 +82,12 @@ def only_the_saved_config(run: Path) -> None:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
+def runs_as_job_numbered_sweep(run: Path) -> None:
+    """A sweep from before job directories carried their values: `<sweep>/0`."""
+    runs_as_sweep_dir(run)
+    (run.parent / "sweep" / "sweep.jsonl").write_text('{"job": "0", "status": "completed"}\n')
+
+
 def runs_as_sweep_dir(run: Path) -> None:
     (run.parent / "sweep").mkdir()
     shutil.copytree(run, run.parent / "sweep" / "0")
@@ -228,6 +234,33 @@ CASES: dict[str, Case] = {
         ["-m", "seed=0,1", "hydra.sweep.dir={root}/sweep"], "hydra.sweep.dir", runs_as_sweep_dir
     ),
     "sweep with a bad value": Case(["-m", "algo.lr=1e-3,-1"], "algo.lr"),
+    "continued sweep of job-numbered dirs": Case(
+        ["-m", "seed=0,1", "hydra.sweep.dir={root}/sweep", "resume=auto"],
+        "hydra.sweep.subdir='${hydra.job.num}'",
+        runs_as_job_numbered_sweep,
+    ),
+    "ray cluster nobody listens on": Case(
+        ["-m", "seed=0,1", "hydra/launcher=ray", "+hydra.launcher.ray.init.address=127.0.0.1:1"],
+        "cannot reach 127.0.0.1:1",
+    ),
+    "ray address without a port": Case(
+        ["-m", "seed=0,1", "hydra/launcher=ray", "+hydra.launcher.ray.init.address=head"],
+        "HOST:PORT",
+    ),
+    "search storage that is no URL": Case(
+        ["-m", "+sweep=dqn_cartpole_optuna", "hydra.sweeper.storage=optuna.db"],
+        "hydra.sweeper.storage",
+    ),
+    "search storage in a missing dir": Case(
+        ["-m", "+sweep=dqn_cartpole_optuna", "hydra.sweeper.storage=sqlite:///{root}/gone/s.db"],
+        "does not exist",
+    ),
+    "search storage URL cut by a '?'": Case(
+        ["-m", "+sweep=dqn_cartpole_optuna", "hydra.sweep.dir='{root}/a?b'"], "holds '?'"
+    ),
+    "search of no trials": Case(
+        ["-m", "+sweep=dqn_cartpole_optuna", "hydra.sweeper.n_trials=0"], "n_trials"
+    ),
     # resume
     "resume of a missing dir": Case(["resume={root}/gone"], "not a directory"),
     "resume with ++": Case(["++resume={root}/gone"], "not a directory"),

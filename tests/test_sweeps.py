@@ -60,6 +60,7 @@ def test_a_job_directory_is_named_by_its_swept_values_with_the_seed_last():
     assert job_dirname(1, "algo.lr=1e+308") == "1_algo.lr=1e+308"
     assert job_dirname(7, "") == "7"  # a sweep of one job with nothing swept
     assert len(job_dirname(12, ",".join(f"key{i}=value{i}" for i in range(100)))) == 200
+    assert len(job_dirname(0, "env.name=" + "漢" * 150).encode()) <= 200  # bytes, not chars
 
 
 def test_four_jobs_on_two_joblib_workers_are_indexed_with_their_objectives(tmp_path: Path):
@@ -305,6 +306,8 @@ def test_the_slurm_launcher_composes(tmp_path: Path):
         (["seed=0,1"], ["seed=1,2"], "seed differs"),  # job 0 would be seed 1's
         (["algo.lr=0.1,0.5"], ["algo.lr=0.5,0.1"], "algo.lr differs"),  # relabelled results
         (["seed=0,1"], ["seed=0,1", "env.kwargs.goal=7"], "env.kwargs.goal: cannot change"),
+        # seed no longer swept: job 0 would be named 0_algo.lr=0.1, beside 0_algo.lr=0.1,seed=0
+        (["seed=0,1", "algo.lr=0.1,0.2"], ["seed=0", "algo.lr=0.1,0.2"], "beside job 0's"),
     ],
 )
 def test_a_continued_sweep_with_other_jobs_is_refused_untouched(

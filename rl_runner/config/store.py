@@ -29,19 +29,21 @@ def env_label(name: str, env_id: str) -> str:
 
 # The default hydra.sweep.subdir (configs/config.yaml): job number, then swept values.
 JOB_SUBDIR = "${job_dirname:${hydra.job.num},${hydra.job.override_dirname}}"
-MAX_JOB_DIRNAME = 200  # characters: file systems allow 255 bytes per name
+MAX_JOB_DIRNAME = 200  # bytes of UTF-8: file systems allow 255 per name
 
 
 def job_dirname(number: int, swept: str) -> str:
     """A sweep job's directory name: its number, then its swept values (Hydra's
     `override_dirname`, sorted, which the pre-flight limits to the swept keys) with the
     seed last: `3_algo.lr=0.0003,seed=1`. The number keeps names unique (a long name is
-    cut) and in job order, and lets a continued sweep find each job's directory."""
+    cut to MAX_JOB_DIRNAME bytes) and in job order, and lets a continued sweep find each
+    job's directory."""
     items = swept.split(",") if swept else []
     seeds = [item for item in items if item.startswith("seed=")]
     values = ",".join([item for item in items if not item.startswith("seed=")] + seeds)
     name = f"{number}_{values}" if values else str(number)
-    return path_label(name, keep="=,[]+")[:MAX_JOB_DIRNAME]
+    cut = path_label(name, keep="=,[]+").encode()[:MAX_JOB_DIRNAME]
+    return cut.decode(errors="ignore")  # a character cut in two is left out
 
 
 def register_schemas() -> None:
