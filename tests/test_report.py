@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from conftest import ok, rl_run
 
+from rl_runner.tools.report import Run, group_runs
+
 RL_REPORT = shutil.which("rl-report", path=str(Path(sys.executable).parent)) or "rl-report"
 SEEDS = [0, 1, 2, 3]
 RATES = ["0.001", "0.0001"]
@@ -120,3 +122,20 @@ def test_unreadable_and_non_finite_runs_are_named(sweep: Path, tmp_path: Path):
     [line] = broken.stderr.strip().splitlines()
     assert broken.returncode == 2 and line.startswith("rl-report: error: cannot read ")
     assert str(jobs[1] / ".hydra" / "config.yaml") in line
+
+
+def test_groups_of_several_algorithms_are_labelled_by_option_and_swept_keys():
+    def run(seed: int, algo: str, lr: float, gamma: float) -> Run:
+        config = {"seed": seed, "algo.name": algo, "algo.lr": lr, "algo.gamma": gamma}
+        summary = {"status": "completed", "final_eval_return_mean": 1.0}
+        return Run(Path(f"{algo}{lr}{seed}"), config, {**summary, "best_eval_return_mean": 2}, [])
+
+    runs = [run(seed, "dqn", lr, 0.99) for seed in (0, 1) for lr in (1e-3, 3e-4)]
+    runs += [run(seed, "reinforce", 1e-3, 0.9) for seed in (0, 1)]
+    groups = {group.label: len(group.runs) for group in group_runs(runs)}
+    # gamma differs only with the algorithm: left out; lr also differs within dqn: shown
+    assert groups == {
+        "algo.lr=0.001, algo.name=dqn": 2,
+        "algo.lr=0.0003, algo.name=dqn": 2,
+        "algo.lr=0.001, algo.name=reinforce": 2,
+    }

@@ -105,15 +105,37 @@ def load_run(path: Path) -> Run:
     return Run(path, flat_config(config), summary, evaluations)
 
 
+def _differ(runs: list[Run], key: str) -> bool:
+    return len({repr(run.config.get(key)) for run in runs}) > 1
+
+
+def _label_keys(runs: list[Run], varying: list[str]) -> list[str]:
+    """The varying keys a label shows: where runs differ in a group's option
+    (`algo.name`), that option's own keys (every default of dqn against reinforce) are
+    left out, unless they also vary between runs of one option (a swept `algo.lr`)."""
+    shown = list(varying)
+    for name_key in [key for key in varying if key.count(".") == 1 and key.endswith(".name")]:
+        prefix = name_key.removesuffix("name")
+        options: dict[str, list[Run]] = {}
+        for run in runs:
+            options.setdefault(repr(run.config.get(name_key)), []).append(run)
+        for key in [key for key in varying if key.startswith(prefix) and key != name_key]:
+            if not any(_differ(members, key) for members in options.values()):
+                shown.remove(key)
+    return shown
+
+
 def group_runs(runs: list[Run]) -> list[Group]:
     """Runs that differ only in ignored keys share a group, labelled by the keys that
     differ between groups."""
     keys = sorted({key for run in runs for key in run.config} - IGNORED_KEYS)
-    varying = [key for key in keys if len({repr(run.config.get(key)) for run in runs}) > 1]
-    groups: dict[str, Group] = {}
+    varying = [key for key in keys if _differ(runs, key)]
+    shown = _label_keys(runs, varying)
+    groups: dict[tuple[str, ...], Group] = {}
     for run in runs:
-        label = ", ".join(f"{key}={run.config.get(key)}" for key in varying) or "all runs"
-        group = groups.setdefault(label, Group(label))
+        identity = tuple(repr(run.config.get(key)) for key in varying)
+        label = ", ".join(f"{key}={run.config.get(key)}" for key in shown) or "all runs"
+        group = groups.setdefault(identity, Group(label))
         (group.runs if run.completed and run.finite else group.incomplete).append(run)
     return list(groups.values())
 
