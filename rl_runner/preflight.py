@@ -195,9 +195,7 @@ JOB_UNIQUE_KEYS = ("${hydra.job.num}", "${hydra.job.id}", "${hydra.job.override_
 
 def check_sweep_subdir(composed: DictConfig, jobs: list[list[str]]) -> None:
     """Each job needs its own new directory inside the sweep directory."""
-    sweep = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
-    assert isinstance(sweep, dict)
-    subdir = str(sweep.get("subdir"))
+    subdir = _subdir(composed)
     unique = any(key in subdir for key in JOB_UNIQUE_KEYS)
     if not unique or subdir.startswith(("/", "~")) or ".." in Path(subdir).parts:
         raise ConfigError(
@@ -261,7 +259,7 @@ def _check_search(sweeper: DictConfig, sweep_dir: Path) -> None:
     traceback once the sweep directory exists."""
     if "n_trials" in sweeper and int(sweeper.n_trials) < 1:
         raise ConfigError(f"hydra.sweeper.n_trials: {sweeper.n_trials} is below 1")
-    storage = sweeper.get("storage")  # the presets' interpolates the sweep directory
+    storage = sweeper.get("storage")  # the presets' storage lies in the sweep directory
     if storage is not None:
         _check_study_storage(str(storage), sweep_dir)
 
@@ -285,7 +283,7 @@ def _check_study_storage(url: str, sweep_dir: Path) -> None:
         return
     if "?" in url:  # SQLite URLs read what follows as options: the file would be elsewhere
         raise ConfigError(f"{setting}: {url} holds '?'; choose a path without it")
-    database = Path(parsed.database or "")
+    database = Path(parsed.database or "").absolute()  # relative: to the working directory
     if not database.parent.is_dir() and sweep_dir.absolute() not in database.parents:
         raise ConfigError(f"{setting}: the directory of {database} does not exist")
 
@@ -309,7 +307,10 @@ def _check_ray_address(launcher: DictConfig) -> None:
 
 
 def _subdir(composed: DictConfig) -> str:
-    return str(OmegaConf.to_container(composed.hydra.sweep, resolve=False).get("subdir"))  # type: ignore[union-attr]
+    """hydra.sweep.subdir as written, its interpolations unresolved."""
+    sweep = OmegaConf.to_container(composed.hydra.sweep, resolve=False)
+    assert isinstance(sweep, dict)
+    return str(sweep.get("subdir"))
 
 
 def _swept_values_only(composed: DictConfig, parsed: list[Override]) -> list[str]:

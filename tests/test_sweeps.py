@@ -159,10 +159,9 @@ def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
 
 
 def test_an_optuna_search_returns_the_best_of_its_trials(tmp_path: Path):
-    sweep_dir = tmp_path / "sweep"
     args = ["-m", "+sweep=dqn_cartpole_optuna", "hydra.sweeper.n_trials=3"]
-    args += [*FAST, "trainer.total_steps=1000", "eval.every=500", f"hydra.sweep.dir={sweep_dir}"]
-    ok(rl_run(*args, cwd=tmp_path))
+    ok(rl_run(*args, *FAST, "trainer.total_steps=1000", "eval.every=500", cwd=tmp_path))
+    [sweep_dir] = (tmp_path / "outputs" / "multirun").glob("*/*")  # the default place
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     rows = index_rows(sweep_dir).values()
     assert len(rows) == 3 and best["best_value"] == max(row["objective"] for row in rows)
@@ -183,9 +182,9 @@ def study_trials(sweep_dir: Path) -> list[float]:
 def test_an_optuna_search_continues_from_its_study_file(tmp_path: Path):
     """resume=auto on the search's directory: the new trials join the stored study (and
     its best), and the first command's trials are left as they are."""
-    sweep_dir = tmp_path / "sweep"
+    sweep_dir = tmp_path / "sweep"  # given relative, as a user types it
     args = ["-m", "+sweep=dqn_cartpole_optuna", *FAST, "trainer.total_steps=1000"]
-    args += ["eval.every=500", f"hydra.sweep.dir={sweep_dir}"]
+    args += ["eval.every=500", "hydra.sweep.dir=sweep"]
     ok(rl_run(*args, "hydra.sweeper.n_trials=2", cwd=tmp_path))
     first = {job: tree_digest(sweep_dir / job) for job in index_rows(sweep_dir)}
     more = ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1", "resume=auto"]
