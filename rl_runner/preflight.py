@@ -547,7 +547,8 @@ def prepare_launch(arguments: list[str]) -> Launch:
                 "resume=auto: give the sweep's directory with hydra.sweep.dir=... (the "
                 "default name holds the start time, so a requeued sweep would start anew)"
             )
-        return prepare_sweep(_flags(arguments, overrides), overrides, adopt=True)
+        flags = _flags(arguments, overrides)
+        return prepare_sweep(flags, _integral_floats_as_ints(overrides), adopt=True)
     if resume is not None and resume.value() == AUTO and not args.multirun:
         if args.cfg or args.help or args.info:
             raise ConfigError("resume=auto: start or continue a run; drop --cfg/--help/--info")

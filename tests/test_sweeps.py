@@ -153,6 +153,17 @@ def test_a_requeued_sweep_skips_finished_jobs_and_resumes_the_interrupted_ones(t
     assert sorted(index_rows(sweep_dir)) == jobs
 
 
+def test_a_continued_sweep_reads_step_counts_as_papers_write_them(tmp_path: Path):
+    args = ["-m", "algo=q_learning", "env=maze", "eval.every=100", "trainer.total_steps=6e2,8e2"]
+    command = [*args, f"hydra.sweep.dir={tmp_path / 'sweep'}", "resume=auto"]
+    ok(rl_run(*command, cwd=tmp_path))
+    assert sorted(index_rows(tmp_path / "sweep")) == [
+        "0_trainer.total_steps=600",
+        "1_trainer.total_steps=800",
+    ]
+    assert ok(rl_run(*command, cwd=tmp_path)).stderr.count("already has") == 2
+
+
 def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
     result = rl_run("-m", *SHORT, "seed=0,1", "resume=auto", cwd=tmp_path)
     assert result.returncode == 2 and "resume=auto: give the sweep's directory" in result.stderr
