@@ -15,10 +15,11 @@ from omegaconf import OmegaConf
 
 from rl_runner.checkpoint import Checkpointer, holds_replay
 from rl_runner.config.settings import GROUPS, Settings, flat_config
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import EnvBatch, VectorEnv
 from rl_runner.envs.factory import env_factory, make_env
 from rl_runner.envs.snapshot import env_state
 from rl_runner.envs.spaces import check_spaces
+from rl_runner.envs.workers import SubprocessEnvBatch
 from rl_runner.errors import ConfigError
 from rl_runner.evaluator import Evaluator
 from rl_runner.registry import algorithm
@@ -126,22 +127,59 @@ def _check_memory(
 
 
 # -- the run --------------------------------------------------------------------
+def make_training_envs(settings: Settings) -> VectorEnv:
+    """The training envs, in this process or in worker processes (env.vectorization_mode)."""
+    env = settings.env
+    factory = env_factory(env.id, env.kwargs, env.max_episode_steps)
+    adapter = SubprocessEnvBatch if env.vectorization_mode == "async" else EnvBatch
+    return adapter(factory, env.num_envs, settings.run.seed)
+
+
 def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] | None) -> Trainer:
     """Objects for a run; `checkpoint` (already loaded) restores a resumed one.
 
     Nothing is written to `run_dir` until every object is built and restored, so a
-    bad config or an incompatible checkpoint leaves an existing run untouched.
+    bad config or an incompatible checkpoint leaves an existing run untouched. The
+    trainer closes its envs when its run ends; here they are closed if building fails.
     """
     run = settings.run
     configure_torch(run.threads)
     device = resolve_device(run.device)
     seed_global_rngs(run.seed)
-    make_env = env_factory(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
-    envs = EnvBatch(make_env, settings.env.num_envs, run.seed)
-    entry = algorithm(settings.algo.name)
-    agent = entry.builder()(settings, envs, device)
-    evaluator = Evaluator(make_env, run.eval.episodes, settings.eval_seed)
-    schedule = Schedule(
+    envs = make_training_envs(settings)
+    evaluator: Evaluator | None = None
+    try:
+        entry = algorithm(settings.algo.name)
+        agent = entry.builder()(settings, envs, device)
+        make_eval_env = env_factory(
+            settings.env.id, settings.env.kwargs, settings.env.max_episode_steps
+        )
+        evaluator = Evaluator(make_eval_env, run.eval.episodes, settings.eval_seed)
+        trainer = Trainer(
+            agent,
+            envs,
+            evaluator,
+            Checkpointer(run_dir / CHECKPOINT_DIR, run.checkpoint.keep_last),
+            _schedule(settings),
+            run_dir,
+            _config_markdown(settings),
+            learning_rate_keys=entry.learning_rates,
+            clips_gradients="max_grad_norm" in {field.name for field in fields(entry.schema)},
+            hparams=_hparams(settings),
+        )
+        if checkpoint is not None:
+            _restore(trainer, checkpoint, settings)
+    except BaseException:
+        envs.close()
+        if evaluator is not None:
+            evaluator.close()
+        raise
+    return trainer
+
+
+def _schedule(settings: Settings) -> Schedule:
+    run = settings.run
+    return Schedule(
         total_steps=run.trainer.total_steps,
         log_every=run.trainer.log_every,
         stop_at_eval_return=run.trainer.stop_at_eval_return,
@@ -149,36 +187,25 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
         checkpoint_every=run.checkpoint.every,
         checkpoint_replay=run.checkpoint.replay,
     )
-    checkpointer = Checkpointer(run_dir / CHECKPOINT_DIR, run.checkpoint.keep_last)
-    trainer = Trainer(
-        agent,
-        envs,
-        evaluator,
-        checkpointer,
-        schedule,
-        run_dir,
-        _config_markdown(settings),
-        learning_rate_keys=entry.learning_rates,
-        clips_gradients="max_grad_norm" in {field.name for field in fields(entry.schema)},
-        hparams=_hparams(settings),
-    )
-    if checkpoint is not None:
-        try:
-            trainer.load_state_dict(checkpoint)
-        except (KeyError, ValueError, RuntimeError) as err:
-            detail = " ".join(str(err).split())  # torch's messages span lines
-            if len(detail) > 240:
-                detail = detail[:240] + "..."
-            raise ConfigError(
-                f"resume: the checkpoint does not fit this config ({detail})"
-            ) from err
-        if "buffer" in entry.groups and not holds_replay(checkpoint):
+
+
+def _restore(trainer: Trainer, checkpoint: dict[str, Any], settings: Settings) -> None:
+    try:
+        trainer.load_state_dict(checkpoint)
+    except (KeyError, ValueError, RuntimeError) as err:
+        detail = " ".join(str(err).split())  # torch's messages span lines
+        if len(detail) > 240:
+            detail = detail[:240] + "..."
+        raise ConfigError(f"resume: the checkpoint does not fit this config ({detail})") from err
+    if not holds_replay(checkpoint):
+        memory = algorithm(settings.algo.name).memory
+        if memory is not None:
             log.warning(
-                "resume: the checkpoint holds no replay memory (checkpoint.replay=false, or "
-                "not the newest checkpoint); training continues with an empty memory, so it "
-                "is not the exact continuation of the run"
+                "resume: the checkpoint holds no %s (checkpoint.replay=false, or not the "
+                "newest checkpoint); training continues with an empty one, so it is not the "
+                "exact continuation of the run",
+                memory,
             )
-    return trainer
 
 
 def _config_tree(settings: Settings) -> dict[str, Any]:

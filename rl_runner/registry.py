@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from rl_runner.config.algorithms import (
+    A2CConfig,
     DDPGConfig,
     DQNConfig,
+    PPOConfig,
     QLearningConfig,
     ReinforceConfig,
     SACConfig,
     SARSAConfig,
     TabularPGConfig,
     TD3Config,
+    check_rollout,
 )
 from rl_runner.errors import ConfigError
 
@@ -31,14 +34,14 @@ if TYPE_CHECKING:
 
     from rl_runner.agents.base import Agent
     from rl_runner.config.settings import Settings
-    from rl_runner.envs.batch import EnvBatch
+    from rl_runner.envs.batch import VectorEnv
 
 
 @dataclass(frozen=True)
 class Algorithm:
     schema: type
     agent_module: str  # defines build(settings, envs, device) -> Agent
-    actions: Literal["discrete", "box"]  # the action space it can act in
+    actions: Literal["discrete", "box", "discrete_or_box"]  # the action spaces it acts in
     # the groups besides algo and env it reads (a tabular agent needs no network)
     groups: tuple[str, ...]
     learning_rates: tuple[str, ...]  # its learning-rate keys, named in divergence advice
@@ -46,12 +49,39 @@ class Algorithm:
     # table index, so a Discrete observation space
     observations: Literal["vector", "discrete"] = "vector"
     image_input: bool = False  # its network may be network=cnn, over image observations
+    # keys of its own that a resume may not change, and why (config/resume.py)
+    fixed_on_resume: tuple[tuple[str, str], ...] = ()
+    on_policy: bool = False  # learns from rollouts of its current policy (PPO, A2C)
+    # its own checks of the settings across groups, run with every validation
+    check: Callable[[Settings], None] | None = None
 
-    def builder(self) -> Callable[[Settings, EnvBatch, torch.device], Agent]:
+    @property
+    def memory(self) -> str | None:
+        """What the checkpoint's replay part holds for it: a replay memory, the rollout in
+        progress, or nothing (the tabular agents)."""
+        if "buffer" in self.groups:
+            return "replay memory"
+        return "rollout in progress" if self.on_policy else None
+
+    def builder(self) -> Callable[[Settings, VectorEnv, torch.device], Agent]:
         return importlib.import_module(self.agent_module).build  # type: ignore[no-any-return]
 
 
 _ACTOR_CRITIC_RATES = ("algo.actor_lr", "algo.critic_lr")
+_ON_POLICY_FIXED = (
+    ("algo.shared_trunk", "it shapes the networks the checkpoint holds"),
+    ("algo.n_steps", "it shapes the rollout the checkpoint holds"),
+    (
+        "algo.normalize_observations",
+        "the policy learnt on observations normalised by the statistics the checkpoint "
+        "holds, or on raw ones",
+    ),
+    (
+        "algo.normalize_rewards",
+        "the value function learnt on rewards scaled by the statistics the checkpoint "
+        "holds, or on raw ones",
+    ),
+)
 
 ALGORITHMS: dict[str, Algorithm] = {
     "dqn": Algorithm(
@@ -74,6 +104,26 @@ ALGORITHMS: dict[str, Algorithm] = {
     "reinforce": Algorithm(
         ReinforceConfig, "rl_runner.agents.reinforce", "discrete", ("network",), ("algo.lr",)
     ),
+    "ppo": Algorithm(
+        PPOConfig,
+        "rl_runner.agents.ppo",
+        "discrete_or_box",
+        ("network",),
+        ("algo.lr",),
+        fixed_on_resume=_ON_POLICY_FIXED,
+        on_policy=True,
+        check=check_rollout,
+    ),
+    "a2c": Algorithm(
+        A2CConfig,
+        "rl_runner.agents.a2c",
+        "discrete_or_box",
+        ("network",),
+        ("algo.lr",),
+        fixed_on_resume=_ON_POLICY_FIXED,
+        on_policy=True,
+        check=check_rollout,
+    ),
     "q_learning": Algorithm(
         QLearningConfig, "rl_runner.agents.q_learning", "discrete", (), ("algo.lr",), "discrete"
     ),
@@ -84,6 +134,11 @@ ALGORITHMS: dict[str, Algorithm] = {
         TabularPGConfig, "rl_runner.agents.tabular_pg", "discrete", (), ("algo.lr",), "discrete"
     ),
 }
+
+
+def acting_in(space: str) -> list[str]:
+    """The algorithms that act in `space` ("discrete" or "box"), for refusal hints."""
+    return sorted(name for name, entry in ALGORITHMS.items() if space in entry.actions)
 
 
 def algorithm(name: str) -> Algorithm:

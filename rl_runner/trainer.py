@@ -21,7 +21,7 @@ import torch
 
 from rl_runner.agents.base import Agent, Metrics
 from rl_runner.checkpoint import Checkpointer
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 from rl_runner.errors import Diverged, RunInterrupted, StorageError, TrainingFailed
 from rl_runner.evaluator import Evaluator
 from rl_runner.logger import RunLogger
@@ -53,7 +53,7 @@ class Trainer:
     def __init__(
         self,
         agent: Agent,
-        envs: EnvBatch,
+        envs: VectorEnv,
         evaluator: Evaluator,
         checkpointer: Checkpointer,
         schedule: Schedule,
@@ -99,6 +99,18 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------
     def run(self, on_logs_ready: Callable[[], None] | None = None) -> dict[str, Any]:
+        """`_run`, then the envs closed however it ended (worker processes stopped)."""
+        try:
+            return self._run(on_logs_ready)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the training and evaluation envs (their worker processes stop)."""
+        self.envs.close()
+        self.evaluator.close()
+
+    def _run(self, on_logs_ready: Callable[[], None] | None = None) -> dict[str, Any]:
         """Train to `total_steps` (or a stop signal); returns the summary.
 
         `on_logs_ready` runs once the logs are open (and, on resume, cut back to the

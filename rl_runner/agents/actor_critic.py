@@ -29,7 +29,7 @@ from rl_runner.buffers.replay import ReplayBatch, ReplayBuffer
 from rl_runner.config.algorithms import ActorCriticConfig
 from rl_runner.config.schema import MLPConfig, ReplayConfig
 from rl_runner.config.settings import Settings
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 from rl_runner.envs.spaces import flat_observation_size
 from rl_runner.networks.ensemble import MLPEnsemble, NumpyEnsembleMember
 from rl_runner.networks.flat import FlatParameters
@@ -124,7 +124,7 @@ class ActorCriticAgent:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, envs: EnvBatch, device: torch.device
+        cls, settings: Settings, envs: VectorEnv, device: torch.device
     ) -> ActorCriticAgent:
         """The agent a run's config describes (the registry's builder)."""
         actor, critic, replay, scaler = build_parts(
@@ -283,7 +283,7 @@ def gaussian_exploration(raw: np.ndarray, noise: float, rng: np.random.Generator
 
 def build_parts(
     settings: Settings,
-    envs: EnvBatch,
+    envs: VectorEnv,
     device: torch.device,
     actor_outputs_per_dimension: int,
     critics: int,
@@ -291,8 +291,8 @@ def build_parts(
     """The actor, the critic ensemble, the replay memory and the action scaler of a run."""
     network: MLPConfig = settings.network
     buffer: ReplayConfig = settings.buffer
-    obs_size = flat_observation_size(settings, envs.observation_space)
-    space = envs.action_space
+    obs_size = flat_observation_size(settings, envs.single_observation_space)
+    space = envs.single_action_space
     assert isinstance(space, gym.spaces.Box)  # checked before the run was claimed
     scaler = ActionScaler(space)
     activation = network.activation.value

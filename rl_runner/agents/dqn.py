@@ -37,7 +37,7 @@ from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.config.algorithms import DQNConfig, ScheduleUnit, TDLoss
 from rl_runner.config.schema import CNNConfig, ReplayConfig
 from rl_runner.config.settings import Settings
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 from rl_runner.envs.spaces import flat_observation_size, image_shape
 from rl_runner.networks.cnn import ConvQNetwork, copy_buffers
 from rl_runner.networks.flat import FlatParameters
@@ -236,12 +236,12 @@ class DQN:
 
 
 def q_network_and_observations(
-    settings: Settings, envs: EnvBatch, num_actions: int
+    settings: Settings, envs: VectorEnv, num_actions: int
 ) -> tuple[nn.Module, tuple[int, ...], npt.DTypeLike]:
     """The Q-network the network group describes, and the shape and dtype the replay
     memory stores observations in (images as the env's bytes)."""
     network = settings.network
-    space = envs.observation_space
+    space = envs.single_observation_space
     if isinstance(network, CNNConfig):
         shape = image_shape(settings, space)
         return ConvQNetwork(shape, network, num_actions), shape, np.dtype(space.dtype)
@@ -251,9 +251,9 @@ def q_network_and_observations(
     return q_network, (obs_size,), np.float32
 
 
-def build(settings: Settings, envs: EnvBatch, device: torch.device) -> DQN:
+def build(settings: Settings, envs: VectorEnv, device: torch.device) -> DQN:
     buffer: ReplayConfig = settings.buffer
-    num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
+    num_actions = int(envs.single_action_space.n)  # type: ignore[attr-defined]
     q_network, obs_shape, obs_dtype = q_network_and_observations(settings, envs, num_actions)
     replay = ReplayBuffer(
         capacity=buffer.capacity,

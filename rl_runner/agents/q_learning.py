@@ -16,7 +16,7 @@ import torch
 
 from rl_runner.agents.tabular import TabularTD, table_shape
 from rl_runner.config.settings import Settings
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 
 
 class QLearning(TabularTD):
@@ -24,5 +24,5 @@ class QLearning(TabularTD):
         return float(self.q[next_state, legal].max())
 
 
-def build(settings: Settings, envs: EnvBatch, device: torch.device) -> QLearning:
+def build(settings: Settings, envs: VectorEnv, device: torch.device) -> QLearning:
     return QLearning(settings.algo, *table_shape(envs), envs.num_envs, settings.run.seed)

@@ -34,7 +34,7 @@ from rl_runner.agents.common import (
 from rl_runner.config.algorithms import ReinforceConfig
 from rl_runner.config.schema import MLPConfig
 from rl_runner.config.settings import Settings
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 from rl_runner.envs.spaces import flat_observation_size
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
@@ -239,11 +239,11 @@ class Reinforce:
         self.count.load_state_dict(state["counters"])
 
 
-def build(settings: Settings, envs: EnvBatch, device: torch.device) -> Reinforce:
+def build(settings: Settings, envs: VectorEnv, device: torch.device) -> Reinforce:
     network: MLPConfig = settings.network
     check_no_action_join(network)
-    obs_size = flat_observation_size(settings, envs.observation_space)
-    num_actions = int(envs.action_space.n)  # type: ignore[attr-defined]
+    obs_size = flat_observation_size(settings, envs.single_observation_space)
+    num_actions = int(envs.single_action_space.n)  # type: ignore[attr-defined]
     shape = (obs_size, network.hidden_sizes)
     activation = network.activation.value
     policy = mlp(*shape, num_actions, activation)

@@ -19,7 +19,7 @@ import torch
 
 from rl_runner.agents.tabular import TabularTD, table_shape
 from rl_runner.config.settings import Settings
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 
 
 class SARSA(TabularTD):
@@ -29,5 +29,5 @@ class SARSA(TabularTD):
         return float(self.q[next_state, next_action])
 
 
-def build(settings: Settings, envs: EnvBatch, device: torch.device) -> SARSA:
+def build(settings: Settings, envs: VectorEnv, device: torch.device) -> SARSA:
     return SARSA(settings.algo, *table_shape(envs), envs.num_envs, settings.run.seed)

@@ -16,17 +16,17 @@ import torch
 from rl_runner.agents.base import Metrics
 from rl_runner.agents.common import Counters, epsilon_at
 from rl_runner.config.algorithms import TabularTDConfig
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 from rl_runner.seeding import generator_state, restore_generator_state
 
 NO_ACTION = -1
 
 
-def table_shape(envs: EnvBatch) -> tuple[int, int]:
+def table_shape(envs: VectorEnv) -> tuple[int, int]:
     """(states, actions) of a discrete env (checked before the run was claimed)."""
-    assert isinstance(envs.observation_space, gym.spaces.Discrete)
-    assert isinstance(envs.action_space, gym.spaces.Discrete)
-    return int(envs.observation_space.n), int(envs.action_space.n)
+    assert isinstance(envs.single_observation_space, gym.spaces.Discrete)
+    assert isinstance(envs.single_action_space, gym.spaces.Discrete)
+    return int(envs.single_observation_space.n), int(envs.single_action_space.n)
 
 
 def legal_actions(masks: np.ndarray | None, count: int, num_actions: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from rl_runner.agents.common import Counters
 from rl_runner.agents.tabular import check_table, legal_actions, table_shape
 from rl_runner.config.algorithms import TabularPGConfig
 from rl_runner.config.settings import Settings
-from rl_runner.envs.batch import EnvBatch
+from rl_runner.envs.batch import VectorEnv
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
@@ -132,5 +132,5 @@ class TabularPG:
         self.count.load_state_dict(state["counters"])
 
 
-def build(settings: Settings, envs: EnvBatch, device: torch.device) -> TabularPG:
+def build(settings: Settings, envs: VectorEnv, device: torch.device) -> TabularPG:
     return TabularPG(settings.algo, *table_shape(envs), envs.num_envs, settings.run.seed)

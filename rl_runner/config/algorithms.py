@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from omegaconf import MISSING
 
@@ -17,6 +18,9 @@ from rl_runner.config.schema import (
     require_non_negative,
     require_positive,
 )
+
+if TYPE_CHECKING:
+    from rl_runner.config.settings import Settings
 
 
 class TDLoss(str, Enum):
@@ -340,3 +344,121 @@ class ReinforceConfig:
         require_positive(self.baseline_lr, "algo.baseline_lr")
         _check_gamma(self.gamma)
         _check_optional_positive(self.max_grad_norm, "algo.max_grad_norm")
+
+
+class AnnealSchedule(str, Enum):
+    constant = "constant"
+    linear = "linear"  # from the set value at step 0 to 0 at trainer.total_steps
+
+
+@dataclass
+class OnPolicyConfig:
+    """What PPO and A2C share: an actor-critic learnt from rollouts of n_steps steps of
+    every env (n_steps * env.num_envs transitions), advantages by GAE(lambda).
+
+    Discrete actions: a categorical policy; Box actions: a diagonal Gaussian with a
+    learnt, state-independent log standard deviation, its samples clipped to the env's
+    bounds when stepping (the unclipped sample is what the log-probability is of).
+    """
+
+    name: str = MISSING
+    lr: float = 3e-4
+    lr_schedule: AnnealSchedule = AnnealSchedule.constant
+    optimizer: Optimizer = Optimizer.adam
+    adam_eps: float = 1e-5  # the optimiser's epsilon (RMSprop's too)
+    n_steps: int = 2048  # env steps per env in each rollout
+    gamma: float = 0.99
+    gae_lambda: float = 0.95  # 1.0: n-step returns (A2C's default)
+    ent_coef: float = 0.0  # weight of the entropy bonus
+    vf_coef: float = 0.5  # weight of the value loss
+    max_grad_norm: float | None = 0.5  # clip the global gradient norm; null: no clip
+    normalize_advantage: bool = True  # per minibatch: (A - mean) / (std + 1e-8)
+    # running mean/std of observations, and of discounted returns that rewards are
+    # divided by (SB3's VecNormalize); frozen during evaluation and rendering
+    normalize_observations: bool = False
+    normalize_rewards: bool = False
+    clip_observations: float = 10.0  # normalised observations are clipped to +-this
+    clip_rewards: float = 10.0  # normalised rewards are clipped to +-this
+    # one trunk for policy and value (their outputs share a last layer) instead of two
+    shared_trunk: bool = False
+    log_std_init: float = 0.0  # Box actions: the Gaussian's initial log standard deviation
+    ortho_init: bool = True  # orthogonal weights (gain sqrt 2; policy head 0.01, value 1)
+
+    def __post_init__(self) -> None:
+        require_positive(self.lr, "algo.lr")
+        require_positive(self.adam_eps, "algo.adam_eps")
+        require(self.n_steps >= 1, "algo.n_steps", "must be >= 1")
+        _check_gamma(self.gamma)
+        require(0.0 <= self.gae_lambda <= 1.0, "algo.gae_lambda", "must be in [0, 1]")
+        require_non_negative(self.ent_coef, "algo.ent_coef")
+        require_non_negative(self.vf_coef, "algo.vf_coef")
+        _check_optional_positive(self.max_grad_norm, "algo.max_grad_norm")
+        require_positive(self.clip_observations, "algo.clip_observations")
+        require_positive(self.clip_rewards, "algo.clip_rewards")
+        require(abs(self.log_std_init) < float("inf"), "algo.log_std_init", "must be finite")
+
+
+@dataclass
+class PPOConfig(OnPolicyConfig):
+    """PPO (Schulman et al., 2017): the clipped surrogate objective, n_epochs passes over
+    each rollout in minibatches of batch_size. Defaults as SB3 and CleanRL's MuJoCo."""
+
+    name: str = "ppo"
+    lr_schedule: AnnealSchedule = AnnealSchedule.linear
+    n_epochs: int = 10
+    batch_size: int = 64  # minibatch size; n_steps * num_envs must be a multiple of it
+    clip_range: float = 0.2
+    clip_range_schedule: AnnealSchedule = AnnealSchedule.constant
+    # the value loss clipped around the rollout's values by this (CleanRL's clip_vloss
+    # with the clip range); null: not clipped (SB3's default)
+    clip_range_vf: float | None = None
+    # stop a rollout's epochs once the approximate KL to the rollout's policy passes
+    # 1.5 * target_kl (SB3's rule); null: all epochs
+    target_kl: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.n_epochs >= 1, "algo.n_epochs", "must be >= 1")
+        require(self.batch_size >= 1, "algo.batch_size", "must be >= 1")
+        require(0.0 < self.clip_range < float("inf"), "algo.clip_range", "must be > 0")
+        _check_optional_positive(self.clip_range_vf, "algo.clip_range_vf")
+        _check_optional_positive(self.target_kl, "algo.target_kl")
+
+
+@dataclass
+class A2CConfig(OnPolicyConfig):
+    """A2C (Mnih et al., 2016, synchronous): one gradient step on each rollout of
+    n-step advantages. Defaults as SB3 (RMSprop, 5 steps, lr 7e-4)."""
+
+    name: str = "a2c"
+    lr: float = 7e-4
+    optimizer: Optimizer = Optimizer.rmsprop
+    n_steps: int = 5
+    gae_lambda: float = 1.0
+    normalize_advantage: bool = False
+
+
+def check_rollout(settings: Settings) -> None:
+    """An on-policy run's rollout against its envs and length."""
+    algo, num_envs = settings.algo, settings.env.num_envs
+    rollout = algo.n_steps * num_envs
+    total = settings.run.trainer.total_steps
+    require(
+        rollout <= total,
+        "algo.n_steps",
+        f"{algo.n_steps} steps x env.num_envs {num_envs} = {rollout} is more than "
+        f"trainer.total_steps {total}: the run would end before its first update",
+    )
+    batch_size = getattr(algo, "batch_size", None)
+    if batch_size is not None:
+        require(
+            batch_size <= rollout,
+            "algo.batch_size",
+            f"{batch_size} is larger than a rollout (algo.n_steps {algo.n_steps} x "
+            f"env.num_envs {num_envs} = {rollout})",
+        )
+        require(
+            batch_size > 1 or not algo.normalize_advantage,
+            "algo.batch_size",
+            "must be > 1 with algo.normalize_advantage (a single advantage has no spread)",
+        )

@@ -26,10 +26,12 @@ from rl_runner.config.compose import (
 )
 from rl_runner.config.settings import GROUPS, Settings, is_int_field, validate
 from rl_runner.errors import ConfigError
+from rl_runner.registry import algorithm
 from rl_runner.rundir import SAVED_CONFIG
 
 CHANGEABLE_PREFIXES = ("trainer.", "eval.", "checkpoint.", "algo.", "sweep.")
-CHANGEABLE_KEYS = ("device", "threads")
+# the vectorisation mode: the same envs' states restore in this process or in workers
+CHANGEABLE_KEYS = ("device", "threads", "env.vectorization_mode")
 FIXED_KEYS = {
     "algo.optimizer": "the checkpoint holds that optimiser's state",
     "algo.amsgrad": "the checkpoint holds the optimiser's state without or with its extra moments",
@@ -53,6 +55,7 @@ KEYS_ADDED_LATER = {
     "algo.target_update_unit",
     "algo.epsilon.factor",
     "algo.epsilon.unit",
+    "env.vectorization_mode",
 }
 _ABSENT = object()
 
@@ -106,8 +109,15 @@ def _key_paths(node: Any, prefix: str = "") -> set[str]:
     return paths
 
 
-def _is_changeable(key: str) -> bool:
-    return key not in FIXED_KEYS and (key in CHANGEABLE_KEYS or key.startswith(CHANGEABLE_PREFIXES))
+def _fixed_keys(algo_name: str) -> dict[str, str]:
+    """Keys no resume may change, with the reason: everyone's and the algorithm's own."""
+    return {**FIXED_KEYS, **dict(algorithm(algo_name).fixed_on_resume)}
+
+
+def _is_changeable(key: str, algo_name: str) -> bool:
+    return key not in _fixed_keys(algo_name) and (
+        key in CHANGEABLE_KEYS or key.startswith(CHANGEABLE_PREFIXES)
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -152,8 +162,8 @@ def apply_resume_overrides(
             value = integral_value(override)
         if _plain(OmegaConf.select(saved, key, default=_ABSENT)) == value:
             continue  # unchanged: nothing to refuse
-        if not _is_changeable(key):
-            reason = FIXED_KEYS.get(key) or FIXED_REASONS.get(
+        if not _is_changeable(key, saved_settings.algo.name):
+            reason = _fixed_keys(saved_settings.algo.name).get(key) or FIXED_REASONS.get(
                 key.split(".")[0], "the checkpoint depends on it"
             )
             raise ConfigError(

@@ -55,11 +55,18 @@ class EnvConfig:
     name: str = "gym"  # short label used in run directory names
     id: str = "CartPole-v1"
     num_envs: int = 1  # parallel training envs stepped in lock-step
+    # sync: in this process; async: one worker process per env (rl_runner/envs/workers.py)
+    vectorization_mode: str = "sync"
     max_episode_steps: int | None = None  # null keeps the registered time limit
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
 
     def __post_init__(self) -> None:
         require(self.num_envs >= 1, "env.num_envs", "must be >= 1")
+        require(
+            self.vectorization_mode in ("sync", "async"),
+            "env.vectorization_mode",
+            f"must be sync or async, got {self.vectorization_mode!r}",
+        )
         require(
             "render_mode" not in self.kwargs,
             "env.kwargs.render_mode",

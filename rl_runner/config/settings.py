@@ -136,6 +136,9 @@ def check_combinations(settings: Settings) -> None:
             "buffer.batch_size",
             f"{batch_size} is larger than buffer.capacity {capacity}: no batch could be sampled",
         )
+    own_check = algorithm(settings.algo.name).check
+    if own_check is not None:
+        own_check(settings)
     total = run.trainer.total_steps
     never = f"is not below trainer.total_steps {total}: the run would end before its first update"
     for key, value in (

@@ -1,8 +1,15 @@
-"""Training environments stepped in lock-step, with explicit same-step autoreset."""
+"""Training environments stepped in lock-step, with explicit same-step autoreset.
+
+The env protocol every adapter follows (this in-process batch, the subprocess workers
+of `workers.py`): `single_observation_space`, `single_action_space`, `num_envs`,
+`reset()`, `step(actions) -> BatchStep`, `state_dict()` / `load_state_dict()` (a list
+of per-env snapshots, the same in every adapter, so a run may change its
+vectorisation mode on resume) and `close()`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -33,8 +40,74 @@ def action_masks(infos: list[dict[str, Any]]) -> np.ndarray | None:
     return np.stack([np.asarray(info["action_mask"], dtype=bool) for info in infos])
 
 
+def seeded_reset(env: gym.Env, seed: int) -> tuple[Any, dict[str, Any]]:
+    """An env's first reset: it and its spaces' generators seeded with `seed`."""
+    env.action_space.seed(seed)
+    env.observation_space.seed(seed)
+    return env.reset(seed=seed)
+
+
+class EnvStep(NamedTuple):
+    """One env's step with same-step autoreset: what the action led to, and the
+    observation the episode continues from (a reset one where it ended)."""
+
+    final_obs: Any
+    reward: float
+    terminated: bool
+    truncated: bool
+    final_info: dict[str, Any]
+    next_obs: Any
+    next_info: dict[str, Any]
+
+
+def autoreset_step(env: gym.Env, action: Any) -> EnvStep:
+    obs, reward, terminated, truncated, info = env.step(action)
+    next_obs, next_info = obs, info
+    if terminated or truncated:
+        next_obs, next_info = env.reset()
+    return EnvStep(obs, float(reward), bool(terminated), bool(truncated), info, next_obs, next_info)
+
+
+def batch_step(steps: list[EnvStep]) -> BatchStep:
+    """Every env's step stacked into arrays."""
+    return BatchStep(
+        next_obs=np.stack([np.asarray(step.next_obs) for step in steps]),
+        rewards=np.array([step.reward for step in steps], dtype=np.float32),
+        terminated=np.array([step.terminated for step in steps], dtype=bool),
+        truncated=np.array([step.truncated for step in steps], dtype=bool),
+        final_obs=np.stack([np.asarray(step.final_obs) for step in steps]),
+        next_masks=action_masks([step.next_info for step in steps]),
+        final_masks=action_masks([step.final_info for step in steps]),
+    )
+
+
+class VectorEnv(Protocol):
+    """What the trainer, the agents and the checkpoint need of the training envs."""
+
+    single_observation_space: gym.Space
+    single_action_space: gym.Space
+
+    @property
+    def num_envs(self) -> int: ...
+
+    def reset(self) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def step(self, actions: np.ndarray) -> BatchStep: ...
+
+    def state_dict(self) -> list[Any]: ...
+
+    def load_state_dict(self, state: list[Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_snapshot_count(state: list[Any], num_envs: int) -> None:
+    if len(state) != num_envs:
+        raise ValueError(f"checkpoint holds {len(state)} envs, the run has {num_envs}")
+
+
 class EnvBatch:
-    """`num_envs` copies of one environment.
+    """`num_envs` copies of one environment, stepped in this process.
 
     A finished episode is reset inside `step`, so callers never see a stale
     observation. Each copy is seeded once, through its first `reset`, with
@@ -44,8 +117,8 @@ class EnvBatch:
     def __init__(self, factory: EnvFactory, num_envs: int, seed: int) -> None:
         self.envs = [factory() for _ in range(num_envs)]
         self.seed = seed
-        self.observation_space: gym.Space = self.envs[0].observation_space
-        self.action_space: gym.Space = self.envs[0].action_space
+        self.single_observation_space: gym.Space = self.envs[0].observation_space
+        self.single_action_space: gym.Space = self.envs[0].action_space
 
     @property
     def num_envs(self) -> int:
@@ -53,39 +126,14 @@ class EnvBatch:
 
     def reset(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The first observations and their action masks (None without masks)."""
-        observations, infos = [], []
-        for index, env in enumerate(self.envs):
-            env.action_space.seed(self.seed + index)
-            env.observation_space.seed(self.seed + index)
-            obs, info = env.reset(seed=self.seed + index)
-            observations.append(obs)
-            infos.append(info)
-        return np.stack(observations), action_masks(infos)
+        first = [seeded_reset(env, self.seed + index) for index, env in enumerate(self.envs)]
+        return np.stack([obs for obs, _ in first]), action_masks([info for _, info in first])
 
     def step(self, actions: np.ndarray) -> BatchStep:
         if len(self.envs) == 1:
             return self._step_one(actions[0])
-        final_obs, rewards, terminated, truncated, next_obs = [], [], [], [], []
-        final_infos, next_infos = [], []
-        for env, action in zip(self.envs, actions, strict=True):
-            obs, reward, term, trunc, info = env.step(action)
-            final_obs.append(obs)
-            final_infos.append(info)
-            rewards.append(reward)
-            terminated.append(term)
-            truncated.append(trunc)
-            if term or trunc:
-                obs, info = env.reset()
-            next_obs.append(obs)
-            next_infos.append(info)
-        return BatchStep(
-            next_obs=np.stack(next_obs),
-            rewards=np.asarray(rewards, dtype=np.float32),
-            terminated=np.asarray(terminated, dtype=bool),
-            truncated=np.asarray(truncated, dtype=bool),
-            final_obs=np.stack(final_obs),
-            next_masks=action_masks(next_infos),
-            final_masks=action_masks(final_infos),
+        return batch_step(
+            [autoreset_step(env, action) for env, action in zip(self.envs, actions, strict=True)]
         )
 
     def _step_one(self, action: Any) -> BatchStep:
@@ -112,8 +160,7 @@ class EnvBatch:
         return [env_state(env) for env in self.envs]
 
     def load_state_dict(self, state: list[Any]) -> None:
-        if len(state) != len(self.envs):
-            raise ValueError(f"checkpoint holds {len(state)} envs, the run has {len(self.envs)}")
+        check_snapshot_count(state, len(self.envs))
         for env, env_snapshot in zip(self.envs, state, strict=True):
             restore_env_state(env, env_snapshot)
 

@@ -8,7 +8,7 @@ import numpy as np
 from rl_runner.config.schema import CNNConfig
 from rl_runner.config.settings import Settings
 from rl_runner.errors import ConfigError
-from rl_runner.registry import algorithm
+from rl_runner.registry import acting_in, algorithm
 
 
 def flat_observation_size(settings: Settings, space: gym.Space) -> int:
@@ -48,13 +48,15 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
     name, env_id = settings.algo.name, settings.env.id
     entry = algorithm(name)
     if entry.actions == "discrete" and not isinstance(action_space, gym.spaces.Discrete):
-        hint = " (continuous actions: algo=ddpg, td3 or sac)"
+        hint = f" (continuous actions: algo={', '.join(acting_in('box'))})"
         raise ConfigError(
             f"algo={name} needs a discrete action space; env.id={env_id} has {action_space}"
             + (hint if isinstance(action_space, gym.spaces.Box) else "")
         )
     if entry.actions == "box":
         check_continuous_actions(name, env_id, action_space)
+    if entry.actions == "discrete_or_box" and not isinstance(action_space, gym.spaces.Discrete):
+        check_continuous_actions(name, env_id, action_space, "a discrete or continuous (Box)")
     if entry.observations == "discrete" and not isinstance(observation_space, gym.spaces.Discrete):
         hint = (
             " (discretise it: env=cartpole_discrete, or env.id=rl_runner/Discretised-v0 "
@@ -79,11 +81,17 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
         )
 
 
-def check_continuous_actions(name: str, env_id: str, space: gym.Space) -> None:
+def check_continuous_actions(
+    name: str, env_id: str, space: gym.Space, needs: str = "a continuous (Box)"
+) -> None:
     if not isinstance(space, gym.spaces.Box):
-        hint = " (discrete actions: algo=dqn)" if isinstance(space, gym.spaces.Discrete) else ""
+        hint = (
+            f" (discrete actions: algo={', '.join(acting_in('discrete'))})"
+            if isinstance(space, gym.spaces.Discrete)
+            else ""
+        )
         raise ConfigError(
-            f"algo={name} needs a continuous (Box) action space; env.id={env_id} has {space}" + hint
+            f"algo={name} needs {needs} action space; env.id={env_id} has {space}" + hint
         )
     if len(space.shape) != 1:
         raise ConfigError(
