@@ -73,6 +73,16 @@ class LateUncapturableState(_Walk):
         return super().step(action)
 
 
+class MultiDiscreteActions(_Walk):
+    """Actions no registered algorithm acts in."""
+
+    action_space = gym.spaces.MultiDiscrete([3, 3])
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return super().step(np.asarray(action, dtype=np.float32)[:1] - 1.0)
+
+
+gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions, max_episode_steps=20)
 gym.register("UnboundedActions-v0", entry_point=UnboundedActions, max_episode_steps=20)
 gym.register("StatefulCallable-v0", entry_point=StatefulCallable, max_episode_steps=20)
 gym.register("LateUncapturableState-v0", entry_point=LateUncapturableState, max_episode_steps=20)

@@ -20,6 +20,15 @@ ALGOS = sorted(ALGORITHMS)
 CONTINUOUS = sorted(name for name, entry in ALGORITHMS.items() if entry.actions == "box")
 SCHEDULE = ["eval.every=500", "checkpoint.every=500", "trainer.log_every=250"]
 QUICK = [*FAST, *SCHEDULE]
+# Short rollouts for the on-policy algorithms (a checkpoint at step 1000 falls inside
+# one), and a constant learning rate: an annealed one depends on trainer.total_steps,
+# which the resume tests change.
+ON_POLICY_FAST = [
+    "algo.n_steps=64",
+    "algo.batch_size=32",
+    "algo.n_epochs=2",
+    "algo.lr_schedule=constant",
+]
 # The checkpoint parts each actor-critic names (the issue's contract for users' tools).
 ACTOR_CRITIC_PARTS = {"actor", "critic", "critic_target", "actor_optimizer", "critic_optimizer"}
 EXTRA_PARTS = {
@@ -32,7 +41,8 @@ EXTRA_PARTS = {
 def small_env(name: str) -> str:
     if ALGORITHMS[name].observations == "discrete":
         return "env=maze"
-    return "env=cartpole" if ALGORITHMS[name].actions == "discrete" else "env=pendulum"
+    # the on-policy algorithms act in both: CartPole here, Box envs in test_on_policy.py
+    return "env=pendulum" if ALGORITHMS[name].actions == "box" else "env=cartpole"
 
 
 def quick(name: str) -> list[str]:
@@ -45,7 +55,7 @@ def quick(name: str) -> list[str]:
         group, key = override.split("=")[0].split(".")[:2]
         return key in fields if group == "algo" else group in entry.groups or group == "eval"
 
-    return [*filter(applies, FAST), *SCHEDULE]
+    return [*filter(applies, [*FAST, *ON_POLICY_FAST]), *SCHEDULE]
 
 
 def learning_metrics(row: dict) -> bool:
@@ -80,8 +90,11 @@ def test_smoke_run_trains_evaluates_and_checkpoints(tmp_path: Path, algo: str):
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_an_action_space_the_algorithm_cannot_act_in_is_refused(tmp_path: Path, algo: str):
-    # env=gym: env=pendulum also sets a warm-up, a key the tabular algorithms lack
-    wrong = "env.id=Pendulum-v1" if ALGORITHMS[algo].actions == "discrete" else "env.id=CartPole-v1"
+    wrong = {
+        "discrete": "env.id=Pendulum-v1",
+        "box": "env.id=CartPole-v1",
+        "discrete_or_box": "env.id=fake_envs:MultiDiscreteActions-v0",
+    }[ALGORITHMS[algo].actions]
     result = rl_run(f"algo={algo}", "env=gym", wrong, cwd=tmp_path)
     assert_one_line_refusal(result, f"algo={algo} needs a")
     assert list(tmp_path.iterdir()) == []

@@ -145,7 +145,10 @@ def optimise(
 class UpdateSchedule:
     """When an off-policy agent acts at random and when it learns, in env steps:
     random actions for the first `random_steps`; from `learning_starts` on (and once
-    the memory holds a batch), `gradient_steps` updates every `train_freq` steps."""
+    the memory holds a batch), `gradient_steps` updates for every `train_freq` env
+    steps. The ratio of gradient steps to env steps is the same whatever num_envs is:
+    one step of 4 envs with train_freq=1 is 4 env steps, so 4 * gradient_steps updates
+    (SB3 counts per vector step instead; Tianshou's update_per_step is this rule)."""
 
     def __init__(
         self, random_steps: int, learning_starts: int, train_freq: int, gradient_steps: int
@@ -166,13 +169,15 @@ class UpdateSchedule:
         self.steps_since_train += count
 
     def updates_due(self, stored: int, batch_size: int) -> int:
-        """Gradient steps to make now (0 or gradient_steps); call once per env step."""
-        if self.steps_since_train < self.train_freq:
+        """Gradient steps to make now: gradient_steps for each train_freq env steps since
+        the last call that had some (the remainder carries over); call once per step."""
+        periods = self.steps_since_train // self.train_freq
+        if periods == 0:
             return 0
-        self.steps_since_train = 0
+        self.steps_since_train -= periods * self.train_freq
         if self.env_steps < self.learning_starts or stored < batch_size:
             return 0
-        return self.gradient_steps
+        return periods * self.gradient_steps
 
     def state_dict(self) -> dict[str, int]:
         return {"env_steps": self.env_steps, "steps_since_train": self.steps_since_train}

@@ -162,8 +162,11 @@ class DQN:
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate_at(config, self.env_steps)
             metrics = mean_metrics([self._gradient_step() for _ in range(due)])
-        if self._since_target_update >= config.target_update_every:
-            self._since_target_update = 0
+        # one target update per target_update_every units, the remainder carried over, so
+        # several envs stepping together keep the documented rate
+        periods = self._since_target_update // config.target_update_every
+        self._since_target_update -= periods * config.target_update_every
+        for _ in range(periods):
             self._target.update_towards(self._online, config.target_tau)
             copy_buffers(self.target_network, self.q_network, config.target_tau)
         return metrics
@@ -229,7 +232,7 @@ class DQN:
             "episodes", 0
         )  # not in checkpoints written before it was counted
         self._since_target_update = counters.get(
-            "since_target_update", counters.get("steps_since_target_update")
+            "since_target_update", counters.get("steps_since_target_update", 0)
         )  # the older name: checkpoints written before targets could count episodes
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
