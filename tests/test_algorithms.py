@@ -21,13 +21,15 @@ CONTINUOUS = sorted(name for name, entry in ALGORITHMS.items() if entry.actions 
 SCHEDULE = ["eval.every=500", "checkpoint.every=500", "trainer.log_every=250"]
 QUICK = [*FAST, *SCHEDULE]
 # Short rollouts for the on-policy algorithms (a checkpoint at step 1000 falls inside
-# one), and a constant learning rate: an annealed one depends on trainer.total_steps,
-# which the resume tests change.
+# one), and a constant learning rate and clip range: annealed ones depend on
+# trainer.total_steps, which the resume tests change.
 ON_POLICY_FAST = [
+    "env.num_envs=2",  # evaluations and checkpoints then fall on the schedule's steps
     "algo.n_steps=64",
     "algo.batch_size=32",
     "algo.n_epochs=2",
     "algo.lr_schedule=constant",
+    "algo.clip_range_schedule=constant",
 ]
 # The checkpoint parts each actor-critic names (the issue's contract for users' tools).
 ACTOR_CRITIC_PARTS = {"actor", "critic", "critic_target", "actor_optimizer", "critic_optimizer"}
@@ -53,7 +55,9 @@ def quick(name: str) -> list[str]:
 
     def applies(override: str) -> bool:
         group, key = override.split("=")[0].split(".")[:2]
-        return key in fields if group == "algo" else group in entry.groups or group == "eval"
+        if group == "algo":
+            return key in fields
+        return group in entry.groups or group == "eval" or (group == "env" and entry.on_policy)
 
     return [*filter(applies, [*FAST, *ON_POLICY_FAST]), *SCHEDULE]
 

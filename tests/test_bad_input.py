@@ -174,7 +174,7 @@ CASES: dict[str, Case] = {
         ["-m", "algo=td3,sac", "env=pendulum", "algo.policy_delay=2"], "one sweep per option"
     ),
     "resume switching the algorithm": Case(["resume={run}", "algo.name=ddpg"], "algorithm"),
-    "unknown algorithm": Case(["algo.name=ppo"], "ppo"),
+    "unknown algorithm": Case(["algo.name=trpo"], "trpo"),
     "action joining past the last layer": Case(
         ["algo=td3", "env=pendulum", "network.critic_action_layer=5"], "critic_action_layer"
     ),
@@ -343,8 +343,8 @@ CASES: dict[str, Case] = {
         ["algo=q_learning", "env=cartpole_discrete", "env.kwargs.bins=[200,200,200,200]"],
         "GiB table",
     ),
-    "an env preset for other algorithms": Case(
-        ["algo=reinforce", "env=pendulum"], "env=pendulum sets algo.random_steps"
+    "an env whose actions the algorithm cannot take, with the algorithms that can": Case(
+        ["algo=reinforce", "env=pendulum"], "(continuous actions: algo=a2c, ddpg, ppo, sac, td3)"
     ),
     "epsilon rising": Case(
         ["algo.epsilon.start=0.1", "algo.epsilon.end=0.9"], "algo.epsilon.end: must not exceed"

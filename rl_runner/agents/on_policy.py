@@ -365,5 +365,5 @@ def build_network(settings: Settings, envs: VectorEnv) -> PolicyValue:
     obs_size = flat_observation_size(settings, envs.single_observation_space)
     space = envs.single_action_space
     discrete = isinstance(space, gym.spaces.Discrete)
-    action_size = int(space.n) if discrete else int(np.prod(space.shape))  # type: ignore[attr-defined]
+    action_size = int(space.n) if discrete else int(np.prod(space.shape or ()))  # type: ignore[attr-defined]
     return PolicyValue(obs_size, network, action_size, discrete, settings.algo)

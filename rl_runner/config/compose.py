@@ -8,7 +8,6 @@ task function runs: a refusal found only there would already have touched the di
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 from typing import Any, NoReturn
 
@@ -138,31 +137,4 @@ def one_line(error: BaseException) -> str:
         text = f"{text.rstrip('.')}: {str(cause).strip().splitlines()[0]}"
     # Hydra's "+key=value" hint helps for free-form dicts (env.kwargs), not typed groups.
     hints = [line.strip() for line in lines[1:] if line.startswith("To append")]
-    return _option_for_other_algorithms(text) or (
-        "; ".join([text, *hints]) if "not in struct" in text else text
-    )
-
-
-def _option_for_other_algorithms(text: str) -> str | None:
-    """`env=pendulum` with a tabular algorithm: the env option sets a warm-up key of the
-    algorithms it is made for, which this one lacks. Said as such, not as Hydra's
-    composition error."""
-    match = re.search(r"In '(\w+)/(\w+)': .*Key '(\w+)' not in '(\w+)'", text)
-    if match is None:
-        return None
-    group, option, key, schema = match.groups()
-    from rl_runner.registry import ALGORITHMS  # the registry imports this module's package
-
-    names = {entry.schema.__name__: name for name, entry in ALGORITHMS.items()}
-    if schema not in names or group == "algo":
-        return None
-    having = [
-        name
-        for name, entry in ALGORITHMS.items()
-        if key in {field.name for field in dataclasses.fields(entry.schema)}
-    ]
-    return (
-        f"{group}={option} sets algo.{key}, which algo={names[schema]} does not have: "
-        f"it is made for algorithms that have it ({', '.join(having)}) "
-        f"(env=gym env.id=... names any env without presets)"
-    )
+    return "; ".join([text, *hints]) if "not in struct" in text else text

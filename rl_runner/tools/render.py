@@ -71,6 +71,7 @@ class Player:
         import torch
 
         from rl_runner.build import configure_torch
+        from rl_runner.checkpoint import without_replay
         from rl_runner.envs.batch import EnvBatch
         from rl_runner.envs.factory import make_env, render_headless
         from rl_runner.registry import algorithm
@@ -84,7 +85,9 @@ class Player:
         envs = EnvBatch(lambda: self.env, 1, self.seed)
         self.agent = algorithm(settings.algo.name).builder()(settings, envs, torch.device("cpu"))
         try:
-            self.agent.load_state_dict(state["agent"])
+            # without the replay part: rendering needs no replay memory or rollout, and a
+            # rollout's shape is the training envs', not this one env's
+            self.agent.load_state_dict(without_replay(state)["agent"])
         except KeyError as error:
             raise ConfigError(
                 f"{checkpoint} lacks the agent part {error}: another algorithm wrote it"

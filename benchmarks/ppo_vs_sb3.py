@@ -1,0 +1,130 @@
+"""Our PPO against Stable-Baselines3's: whole-run training steps/s at identical settings,
+and the wall time of 8 MuJoCo envs stepped in this process (sync) or in 8 workers (async).
+
+Settings (one torch thread, CPU, no evaluation while timing):
+- cartpole: RL Zoo's tuned CartPole-v1 preset (8 envs, 32 steps, batch 256, 20
+  epochs, lr 1e-3 and clip 0.2 annealed, gamma 0.98, GAE 0.8): `rl-run algo=ppo
+  env=cartpole`'s own settings.
+- halfcheetah: CleanRL's ppo_continuous_action.py on HalfCheetah-v5 (1 env, 2048
+  steps, 10 epochs of minibatches of 64, lr 3e-4 annealed, 64-64 tanh, observations
+  and rewards normalised and clipped at 10): `rl-run algo=ppo env=halfcheetah`'s.
+Runs alternate (ours, SB3, ours, SB3, ...) so machine noise hits both alike.
+
+    python benchmarks/ppo_vs_sb3.py                       # 3 rounds, both tasks, then sync/async
+    python benchmarks/ppo_vs_sb3.py --tasks cartpole --rounds 1 --no-vectorization
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from common import train_ours
+
+TASKS = {
+    "cartpole": {"steps": 50_000, "env": "cartpole", "id": "CartPole-v1"},
+    "halfcheetah": {"steps": 20_480, "env": "halfcheetah", "id": "HalfCheetah-v5"},
+}
+
+
+def our_overrides(task: str, steps: int, extra: tuple[str, ...] = ()) -> list[str]:
+    return [
+        "algo=ppo",
+        f"env={TASKS[task]['env']}",
+        "seed=0",
+        "threads=1",
+        "device=cpu",
+        f"trainer.total_steps={steps}",
+        "trainer.log_every=1024",
+        f"eval.every={steps}",  # one evaluation, after the timed windows
+        "eval.episodes=1",
+        f"checkpoint.every={steps}",
+        *extra,
+    ]
+
+
+def run_ours(task: str, steps: int, extra: tuple[str, ...] = ()) -> float:
+    return train_ours(our_overrides(task, steps, extra)).steps_per_second_after(0)
+
+
+def run_sb3(task: str, steps: int) -> float:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    def linear(start: float):  # SB3 schedules take the remaining progress (1 -> 0)
+        return lambda remaining: remaining * start
+
+    if task == "cartpole":
+        env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
+        settings = {
+            "n_steps": 32,
+            "batch_size": 256,
+            "gae_lambda": 0.8,
+            "gamma": 0.98,
+            "n_epochs": 20,
+            "learning_rate": linear(1e-3),
+            "clip_range": linear(0.2),
+        }
+    else:
+        env = VecNormalize(make_vec_env(TASKS[task]["id"], n_envs=1, seed=0), clip_obs=10.0)
+        settings = {
+            "n_steps": 2048,
+            "batch_size": 64,
+            "n_epochs": 10,
+            "learning_rate": linear(3e-4),
+            "gae_lambda": 0.95,
+            "clip_range_vf": 0.2,
+        }
+    model = PPO("MlpPolicy", env, seed=0, device="cpu", verbose=0, **settings)
+    started = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    return steps / (time.perf_counter() - started)
+
+
+def compare(task: str, rounds: int) -> None:
+    steps = TASKS[task]["steps"]
+    ratios = []
+    for round_index in range(rounds):
+        ours, sb3 = run_ours(task, steps), run_sb3(task, steps)
+        ratios.append(ours / sb3)
+        print(f"{task:11}  {round_index:5}  {ours:9.0f}  {sb3:8.0f}  {ratios[-1]:5.2f}x", flush=True)
+    print(
+        f"{task}: median speed ratio {statistics.median(ratios):.2f}x "
+        f"(min {min(ratios):.2f}x) ours over SB3, {steps} steps per run"
+    )
+
+
+def vectorization(rounds: int) -> None:
+    """8 HalfCheetah envs, 8 x 256 steps per rollout, sync against async."""
+    steps = 8 * 256 * 5
+    for round_index in range(rounds):
+        rates = {}
+        for mode in ("sync", "async"):
+            extra = ("env.num_envs=8", f"env.vectorization_mode={mode}", "algo.n_steps=256")
+            rates[mode] = run_ours("halfcheetah", steps, extra)
+        print(
+            f"8 envs  {round_index:5}  sync {rates['sync']:7.0f} steps/s  "
+            f"async {rates['async']:7.0f} steps/s  async/sync {rates['async'] / rates['sync']:.2f}x",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-vectorization", action="store_true", help="skip sync vs async")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print("task         round  ours sps  sb3 sps  ratio")
+    for task in args.tasks:
+        compare(task, args.rounds)
+    if not args.no_vectorization:
+        vectorization(args.rounds)
+
+
+if __name__ == "__main__":
+    main()
