@@ -90,7 +90,9 @@ def compare(task: str, rounds: int) -> None:
     for round_index in range(rounds):
         ours, sb3 = run_ours(task, steps), run_sb3(task, steps)
         ratios.append(ours / sb3)
-        print(f"{task:11}  {round_index:5}  {ours:9.0f}  {sb3:8.0f}  {ratios[-1]:5.2f}x", flush=True)
+        print(
+            f"{task:11}  {round_index:5}  {ours:9.0f}  {sb3:8.0f}  {ratios[-1]:5.2f}x", flush=True
+        )
     print(
         f"{task}: median speed ratio {statistics.median(ratios):.2f}x "
         f"(min {min(ratios):.2f}x) ours over SB3, {steps} steps per run"
@@ -105,9 +107,10 @@ def vectorization(rounds: int) -> None:
         for mode in ("sync", "async"):
             extra = ("env.num_envs=8", f"env.vectorization_mode={mode}", "algo.n_steps=256")
             rates[mode] = run_ours("halfcheetah", steps, extra)
+        speed_up = rates["async"] / rates["sync"]
         print(
             f"8 envs  {round_index:5}  sync {rates['sync']:7.0f} steps/s  "
-            f"async {rates['async']:7.0f} steps/s  async/sync {rates['async'] / rates['sync']:.2f}x",
+            f"async {rates['async']:7.0f} steps/s  async/sync {speed_up:.2f}x",
             flush=True,
         )
 

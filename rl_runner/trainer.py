@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl_runner.agents.base import Agent, Metrics
+from rl_runner.agents.base import Agent, Metrics, Transition
 from rl_runner.checkpoint import Checkpointer
 from rl_runner.envs.batch import VectorEnv
 from rl_runner.errors import Diverged, RunInterrupted, StorageError, TrainingFailed
@@ -217,13 +217,15 @@ class Trainer:
         actions = self.agent.act(obs, explore=True, masks=self.masks)
         step = self.envs.step(actions)
         self.agent.observe(
-            obs,
-            actions,
-            step.rewards,
-            step.final_obs,
-            step.terminated,
-            step.truncated,
-            step.final_masks,
+            Transition(
+                obs,
+                actions,
+                step.rewards,
+                step.final_obs,
+                step.terminated,
+                step.truncated,
+                step.final_masks,
+            )
         )
         metrics = self.agent.update()
         if metrics:

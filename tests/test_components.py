@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from rl_runner.agents.base import Transition
 from rl_runner.agents.common import epsilon_at
 from rl_runner.agents.dqn import DQN, learning_rate_at
 from rl_runner.buffers.replay import ReplayBuffer
@@ -179,12 +180,14 @@ def test_dqn_agent_state_round_trips_through_a_checkpoint(tmp_path: Path):
     obs = np.zeros((1, 4), dtype=np.float32)
     for step in range(20):
         trained.observe(
-            obs + step,
-            np.array([step % 2]),
-            np.ones(1, np.float32),
-            obs + step + 1,
-            np.array([False]),
-            np.array([False]),
+            Transition(
+                obs + step,
+                np.array([step % 2]),
+                np.ones(1, np.float32),
+                obs + step + 1,
+                np.array([False]),
+                np.array([False]),
+            )
         )
         trained.update()
     checkpointer = Checkpointer(tmp_path, keep_last=1)
@@ -225,7 +228,9 @@ def test_truncation_bootstraps_and_the_stored_successor_is_the_final_observation
     for _ in range(5):  # alternate pushes: the pole stays up, the 5-step limit truncates
         actions = np.array([agent.env_steps % 2])
         step = envs.step(actions)
-        agent.observe(obs, actions, step.rewards, step.final_obs, step.terminated, step.truncated)
+        agent.observe(
+            Transition(obs, actions, step.rewards, step.final_obs, step.terminated, step.truncated)
+        )
         obs = step.next_obs
     assert step.truncated[0] and not step.terminated[0]
     stored = buffer.state_dict()["storage"]

@@ -14,6 +14,7 @@ from conftest import ok, read_jsonl, rl_run
 from test_bad_input import assert_one_line_refusal
 
 import rl_runner.envs  # noqa: F401  (registers the rl_runner/ envs)
+from rl_runner.agents.base import Transition
 from rl_runner.agents.sarsa import SARSA
 from rl_runner.agents.tabular import NO_ACTION
 from rl_runner.config.algorithms import SARSAConfig
@@ -101,11 +102,11 @@ def test_sarsa_bootstraps_at_a_time_limit_and_starts_the_next_episode_afresh():
     agent = SARSA(config, num_states=3, num_actions=2, num_envs=1, seed=0)
     agent.q[2] = [5.0, 5.0]
     step = (np.array([0]), np.array([1]), np.array([0.0]), np.array([2]))
-    agent.observe(*step, np.array([False]), np.array([False]))
+    agent.observe(Transition(*step, np.array([False]), np.array([False])))
     agent.update()
     assert agent.q[0, 1] == pytest.approx(0.1 * 0.9 * 5.0)  # r + gamma * Q(s', a')
     assert agent.next_actions[0] != NO_ACTION  # a' is the next step's action
-    agent.observe(*step, np.array([False]), np.array([True]))  # cut by the time limit
+    agent.observe(Transition(*step, np.array([False]), np.array([True])))  # cut by the time limit
     agent.update()
     assert agent.q[0, 1] > 0.1 * 0.9 * 5.0  # bootstrapped again, not treated as terminal
     assert agent.next_actions[0] == NO_ACTION

@@ -7,12 +7,28 @@ is batched over the training environments (leading dimension = num_envs).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
 Metrics = dict[str, "torch.Tensor | float"]
+
+
+class Transition(NamedTuple):
+    """One step of every training env. `next_obs` is the true successor (the final
+    observation where an episode ended), `terminated` stops bootstrapping and
+    `truncated` does not; `next_masks` are the legal actions at `next_obs`. What an
+    agent chose besides the actions (log-probabilities, values) it keeps from its own
+    training `act`, which the trainer always follows with `observe`."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    next_masks: np.ndarray | None = None
 
 
 class Agent(Protocol):
@@ -21,19 +37,8 @@ class Agent(Protocol):
         `masks` (batch, actions) marks the legal actions where the env reports them."""
         ...
 
-    def observe(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_masks: np.ndarray | None = None,
-    ) -> None:
-        """Record one step of every env. `next_obs` is the true successor (the final
-        observation where an episode ended), `terminated` stops bootstrapping and
-        `truncated` does not; `next_masks` are the legal actions at `next_obs`."""
+    def observe(self, step: Transition) -> None:
+        """Record one step of every env."""
         ...
 
     def update(self) -> Metrics:

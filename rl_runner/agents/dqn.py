@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_runner.agents.base import Metrics
+from rl_runner.agents.base import Metrics, Transition
 from rl_runner.agents.common import (
     UpdateSchedule,
     check_no_action_join,
@@ -125,22 +125,14 @@ class DQN:
         return q_values.argmax(dim=1).cpu().numpy()
 
     # learning ----------------------------------------------------------------
-    def observe(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_masks: np.ndarray | None = None,
-    ) -> None:
-        self.buffer.add(obs, actions, rewards, next_obs, terminated, terminated | truncated)
-        self.schedule.observed(len(obs))
-        finished = finished_episodes(terminated, truncated)
+    def observe(self, step: Transition) -> None:
+        ended = step.terminated | step.truncated
+        self.buffer.add(step.obs, step.actions, step.rewards, step.next_obs, step.terminated, ended)
+        self.schedule.observed(len(step.obs))
+        finished = finished_episodes(step.terminated, step.truncated)
         self.episodes += finished
         by_episode = self.config.target_update_unit is ScheduleUnit.episodes
-        self._since_target_update += finished if by_episode else len(obs)
+        self._since_target_update += finished if by_episode else len(step.obs)
 
     @property
     def env_steps(self) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rl_runner.agents.base import Metrics
+from rl_runner.agents.base import Metrics, Transition
 from rl_runner.agents.common import (
     Counters,
     check_no_action_join,
@@ -214,28 +214,21 @@ class OnPolicyAgent:
         return np.clip(samples, self._low, self._high).astype(np.float32)
 
     # -- collecting ------------------------------------------------------------------
-    def observe(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_masks: np.ndarray | None = None,
-    ) -> None:
+    def observe(self, step: Transition) -> None:
         """Store the step act() chose; `next_obs` (the true successors) gives the value
         that a truncated episode, and the rollout's last step, bootstrap from."""
         assert self._acted is not None, "observe() follows a training act()"
         inputs, sampled, log_probs, values = self._acted
         self._acted = None
+        terminated, truncated = step.terminated, step.truncated
+        rewards = step.rewards.astype(np.float64)
         if self.reward_normaliser is not None:
-            rewards = self.reward_normaliser(rewards.astype(np.float64), terminated | truncated)
+            rewards = self.reward_normaliser(rewards, terminated | truncated)
         bootstraps = truncated | (self.rollout.at_last_step & ~terminated)
         next_values = np.zeros(len(rewards))
         if bootstraps.any():
             _, next_values[bootstraps] = self._forward(
-                self._normalised(next_obs[bootstraps], update=False)
+                self._normalised(step.next_obs[bootstraps], update=False)
             )
         self.rollout.add(
             inputs, sampled, log_probs, values, rewards, terminated, truncated, next_values

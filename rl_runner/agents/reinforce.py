@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_runner.agents.base import Metrics
+from rl_runner.agents.base import Metrics, Transition
 from rl_runner.agents.common import (
     Counters,
     check_no_action_join,
@@ -142,24 +142,15 @@ class Reinforce:
         return logits.cpu().numpy().astype(np.float64)
 
     # learning ----------------------------------------------------------------
-    def observe(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_masks: np.ndarray | None = None,
-    ) -> None:
+    def observe(self, step: Transition) -> None:
         for index, episode in enumerate(self.running):
-            episode.obs.append(np.asarray(obs[index], dtype=np.float32))
-            episode.actions.append(int(actions[index]))
-            episode.rewards.append(float(rewards[index]))
+            episode.obs.append(np.asarray(step.obs[index], dtype=np.float32))
+            episode.actions.append(int(step.actions[index]))
+            episode.rewards.append(float(step.rewards[index]))
             if self._acting_masks is not None:
                 episode.masks.append(np.asarray(self._acting_masks[index], dtype=bool))
-        self._ended = np.flatnonzero(terminated | truncated).tolist()
-        self.count.observed(terminated, truncated)
+        self._ended = np.flatnonzero(step.terminated | step.truncated).tolist()
+        self.count.observed(step.terminated, step.truncated)
 
     def update(self) -> Metrics:
         """One gradient step per episode that ended at the last step."""

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rl_runner.agents.actor_critic import ActorCriticAgent
 from rl_runner.agents.base import Metrics
 from rl_runner.agents.common import make_optimizer, reapply_hyperparameters
+from rl_runner.agents.off_policy_actor_critic import ActorCriticAgent
 from rl_runner.buffers.replay import ReplayBatch
 from rl_runner.config.algorithms import SACConfig
 

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rl_runner.agents.base import Metrics
+from rl_runner.agents.base import Metrics, Transition
 from rl_runner.agents.common import Counters, epsilon_at
 from rl_runner.config.algorithms import TabularTDConfig
 from rl_runner.envs.batch import VectorEnv
@@ -69,7 +69,8 @@ class TabularTD:
         # SARSA's next action per env, taken at the next step (NO_ACTION: none chosen)
         self.next_actions = np.full(num_envs, NO_ACTION, dtype=np.int64)
         self.count = Counters()
-        self._transition: tuple[np.ndarray, ...] | None = None
+        # the last step, with the legal actions at its next states
+        self._transition: tuple[Transition, np.ndarray] | None = None
 
     @property
     def epsilon(self) -> float:
@@ -95,35 +96,26 @@ class TabularTD:
         """An action of the current epsilon-greedy policy."""
         return self._explore(int(masked_argmax(self.q[state], legal)), legal)
 
-    def observe(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_masks: np.ndarray | None = None,
-    ) -> None:
-        legal = legal_actions(next_masks, len(obs), self.num_actions)
-        self._transition = (obs, actions, rewards, next_obs, terminated, truncated, legal)
-        self.count.observed(terminated, truncated)
+    def observe(self, step: Transition) -> None:
+        legal = legal_actions(step.next_masks, len(step.obs), self.num_actions)
+        self._transition = (step, legal)
+        self.count.observed(step.terminated, step.truncated)
 
     def update(self) -> Metrics:
         """One TD update per env's last transition:
         Q(s, a) += lr * (r + gamma * V(s') - Q(s, a)), V(s') = 0 where s' is terminal."""
         if self._transition is None:
             return {}
-        obs, actions, rewards, next_obs, terminated, truncated, legal = self._transition
+        step, legal = self._transition
         self._transition = None
         errors = []
-        for index, (state, action) in enumerate(zip(obs, actions, strict=True)):
-            target = float(rewards[index])
+        for index, (state, action) in enumerate(zip(step.obs, step.actions, strict=True)):
+            target = float(step.rewards[index])
             self.next_actions[index] = NO_ACTION
-            if not terminated[index]:
-                value = self._next_value(index, int(next_obs[index]), legal[index])
+            if not step.terminated[index]:
+                value = self._next_value(index, int(step.next_obs[index]), legal[index])
                 target += self.config.gamma * value
-            if truncated[index]:
+            if step.truncated[index]:
                 self.next_actions[index] = NO_ACTION  # the next episode starts afresh
             error = target - self.q[state, action]
             self.q[state, action] += self.config.lr * error

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl_runner.agents.base import Metrics
+from rl_runner.agents.base import Metrics, Transition
 from rl_runner.agents.common import Counters
 from rl_runner.agents.tabular import check_table, legal_actions, table_shape
 from rl_runner.config.algorithms import TabularPGConfig
@@ -63,21 +63,12 @@ class TabularPG:
         self.legal[states] = legal  # training visits teach the table its legal moves
         return np.array([self.rng.choice(self.num_actions, p=row) for row in probabilities])
 
-    def observe(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_masks: np.ndarray | None = None,
-    ) -> None:
-        envs = np.arange(len(obs))
-        self.counts[envs, np.asarray(obs, dtype=np.int64), actions] += 1
+    def observe(self, step: Transition) -> None:
+        envs = np.arange(len(step.obs))
+        self.counts[envs, np.asarray(step.obs, dtype=np.int64), step.actions] += 1
         self.lengths += 1
-        self.count.observed(terminated, truncated)
-        self._ended = terminated | truncated
+        self.count.observed(step.terminated, step.truncated)
+        self._ended = step.terminated | step.truncated
 
     def update(self) -> Metrics:
         """Each finished episode's update, in env order."""

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rl_runner.agents.actor_critic import ActorCriticAgent, gaussian_exploration
 from rl_runner.agents.base import Metrics
+from rl_runner.agents.off_policy_actor_critic import ActorCriticAgent, gaussian_exploration
 from rl_runner.buffers.replay import ReplayBatch
 from rl_runner.config.algorithms import TD3Config
 

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rl_runner.agents.base import Metrics
+from rl_runner.agents.base import Metrics, Transition
 from rl_runner.agents.common import (
     UpdateSchedule,
     make_optimizer,
@@ -177,18 +177,10 @@ class ActorCriticAgent:
         raise NotImplementedError
 
     # learning ----------------------------------------------------------------
-    def observe(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_masks: np.ndarray | None = None,
-    ) -> None:
-        self.buffer.add(obs, self.scaler.to_policy(actions), rewards, next_obs, terminated)
-        self.schedule.observed(len(obs))
+    def observe(self, step: Transition) -> None:
+        actions = self.scaler.to_policy(step.actions)
+        self.buffer.add(step.obs, actions, step.rewards, step.next_obs, step.terminated)
+        self.schedule.observed(len(step.obs))
 
     def update(self) -> Metrics:
         due = self.schedule.updates_due(len(self.buffer), self.batch_size)

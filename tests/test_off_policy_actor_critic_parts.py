@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from rl_runner.agents.actor_critic import ActionScaler, gaussian_exploration
 from rl_runner.agents.common import UpdateSchedule, mean_metrics
+from rl_runner.agents.off_policy_actor_critic import ActionScaler, gaussian_exploration
 from rl_runner.agents.sac import SAC
 from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.config.algorithms import SACConfig
@@ -119,7 +119,7 @@ def test_sac_log_probability_is_the_tanh_gaussian_density():
 
 @pytest.mark.parametrize("members", [1, 2])
 def test_a_critic_update_is_one_optimiser_step_over_every_member(members: int):
-    from rl_runner.agents.actor_critic import OnlineTarget
+    from rl_runner.agents.off_policy_actor_critic import OnlineTarget
 
     pair = OnlineTarget(MLPEnsemble(3, [8], 1, "relu", members=members, join_features=1))
     assert pair.parameters.param.numel() == sum(p.numel() for p in pair.online.parameters())
