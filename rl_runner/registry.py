@@ -83,6 +83,21 @@ _ON_POLICY_FIXED = (
     ),
 )
 
+
+def _on_policy(schema: type, agent_module: str) -> Algorithm:
+    """PPO and A2C: either action space, a network and no replay memory, a rollout."""
+    return Algorithm(
+        schema,
+        agent_module,
+        "discrete_or_box",
+        ("network",),
+        ("algo.lr",),
+        fixed_on_resume=_ON_POLICY_FIXED,
+        on_policy=True,
+        check=check_rollout,
+    )
+
+
 ALGORITHMS: dict[str, Algorithm] = {
     "dqn": Algorithm(
         DQNConfig,
@@ -104,26 +119,8 @@ ALGORITHMS: dict[str, Algorithm] = {
     "reinforce": Algorithm(
         ReinforceConfig, "rl_runner.agents.reinforce", "discrete", ("network",), ("algo.lr",)
     ),
-    "ppo": Algorithm(
-        PPOConfig,
-        "rl_runner.agents.ppo",
-        "discrete_or_box",
-        ("network",),
-        ("algo.lr",),
-        fixed_on_resume=_ON_POLICY_FIXED,
-        on_policy=True,
-        check=check_rollout,
-    ),
-    "a2c": Algorithm(
-        A2CConfig,
-        "rl_runner.agents.a2c",
-        "discrete_or_box",
-        ("network",),
-        ("algo.lr",),
-        fixed_on_resume=_ON_POLICY_FIXED,
-        on_policy=True,
-        check=check_rollout,
-    ),
+    "ppo": _on_policy(PPOConfig, "rl_runner.agents.ppo"),
+    "a2c": _on_policy(A2CConfig, "rl_runner.agents.a2c"),
     "q_learning": Algorithm(
         QLearningConfig, "rl_runner.agents.q_learning", "discrete", (), ("algo.lr",), "discrete"
     ),

@@ -267,9 +267,9 @@ class OnPolicyAgent:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate
         metrics = self._learn(batch)
+        metrics["train/explained_variance"] = explained_variance(rollout.values, returns)
         rollout.clear()
         self.rollouts += 1
-        metrics["train/explained_variance"] = explained_variance(rollout.values, returns)
         if self.network.log_std is not None:
             metrics["train/action_std"] = self.network.log_std.detach().exp().mean()
         return metrics
