@@ -72,7 +72,7 @@ def run_ours(seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float
     run = train_ours(our_overrides(seed, steps))
     seconds, agent = run.seconds, run.agent
     score = evaluate(
-        lambda obs: int(agent.act(obs[None], explore=False)[0]), "CartPole-v1", eval_seeds
+        lambda obs: int(agent.act(obs[None], explore=False).actions[0]), "CartPole-v1", eval_seeds
     )
     return steps / seconds, score
 

@@ -214,7 +214,7 @@ class Trainer:
 
     def _step(self) -> None:
         obs = self.obs
-        actions = self.agent.act(obs, explore=True, masks=self.masks)
+        actions, extras = self.agent.act(obs, explore=True, masks=self.masks)
         step = self.envs.step(actions)
         self.agent.observe(
             Transition(
@@ -224,7 +224,9 @@ class Trainer:
                 step.final_obs,
                 step.terminated,
                 step.truncated,
-                step.final_masks,
+                masks=self.masks,
+                next_masks=step.final_masks,
+                extras=extras,
             )
         )
         metrics = self.agent.update()
@@ -302,7 +304,7 @@ class Trainer:
         """Evaluate, log, keep the best; returns the mean return."""
         self._check_finite(self._latest_metrics)
         result = self.evaluator.run(
-            lambda obs, masks: self.agent.act(obs, explore=False, masks=masks)
+            lambda obs, masks: self.agent.act(obs, explore=False, masks=masks).actions
         )
         self.last_eval = result.return_mean
         self.last_eval_step = self.env_steps

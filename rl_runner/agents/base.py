@@ -7,20 +7,32 @@ is batched over the training environments (leading dimension = num_envs).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
 
 Metrics = dict[str, "torch.Tensor | float"]
+NO_EXTRAS: Mapping[str, np.ndarray] = MappingProxyType({})
+
+
+class Decision(NamedTuple):
+    """What `act` chose: the actions the envs are stepped with and, in `extras`, what
+    the agent wants back with the step (PPO: the log-probabilities, the values, the
+    unclipped Gaussian samples), which the trainer hands on in `Transition.extras`."""
+
+    actions: np.ndarray
+    extras: Mapping[str, np.ndarray] = NO_EXTRAS
 
 
 class Transition(NamedTuple):
     """One step of every training env. `next_obs` is the true successor (the final
     observation where an episode ended), `terminated` stops bootstrapping and
-    `truncated` does not; `next_masks` are the legal actions at `next_obs`. What an
-    agent chose besides the actions (log-probabilities, values) it keeps from its own
-    training `act`, which the trainer always follows with `observe`."""
+    `truncated` does not; `masks` and `next_masks` are the legal actions at `obs` and
+    at `next_obs` where the env reports them; `extras` is what `act` returned beside
+    the actions."""
 
     obs: np.ndarray
     actions: np.ndarray
@@ -28,17 +40,19 @@ class Transition(NamedTuple):
     next_obs: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
+    masks: np.ndarray | None = None
     next_masks: np.ndarray | None = None
+    extras: Mapping[str, np.ndarray] = NO_EXTRAS
 
 
 class Agent(Protocol):
-    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         """Actions for a batch of observations; `explore=False` is the evaluation policy.
         `masks` (batch, actions) marks the legal actions where the env reports them."""
         ...
 
     def observe(self, step: Transition) -> None:
-        """Record one step of every env."""
+        """Record one step of every env (acted on with the training policy)."""
         ...
 
     def update(self) -> Metrics:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_runner.agents.base import Metrics, Transition
+from rl_runner.agents.base import Decision, Metrics, Transition
 from rl_runner.agents.common import (
     UpdateSchedule,
     check_no_action_join,
@@ -99,12 +99,13 @@ class DQN:
         self._numpy_q = NumpyMLP(self.q_network) if NumpyMLP.supports(self.q_network) else None
 
     # acting ------------------------------------------------------------------
-    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         """Masks are not used: DQN acts over every action (an illegal one is the env's
         to handle)."""
+        return Decision(self._epsilon_greedy(obs) if explore else self._greedy(obs))
+
+    def _epsilon_greedy(self, obs: np.ndarray) -> np.ndarray:
         count = len(obs)
-        if not explore:
-            return self._greedy(obs)
         if self.schedule.acting_randomly:
             return self.rng.integers(self.num_actions, size=count)
         explore_mask = self.rng.random(count) < self.epsilon

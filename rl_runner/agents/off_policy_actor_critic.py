@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rl_runner.agents.base import Metrics, Transition
+from rl_runner.agents.base import Decision, Metrics, Transition
 from rl_runner.agents.common import (
     UpdateSchedule,
     make_optimizer,
@@ -155,13 +155,13 @@ class ActorCriticAgent:
         )
 
     # acting ------------------------------------------------------------------
-    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         if explore and self.schedule.acting_randomly:
             actions = self.rng.uniform(-1.0, 1.0, size=(len(obs), self.scaler.dimensions))
         else:
             raw = self._actor_output(obs)
             actions = self._explore(raw) if explore else self._exploit(raw)
-        return self.scaler.to_env(actions)
+        return Decision(self.scaler.to_env(actions))
 
     def _actor_output(self, obs: np.ndarray) -> np.ndarray:
         if self._numpy_actor is not None:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rl_runner.agents.base import Metrics, Transition
+from rl_runner.agents.base import Decision, Metrics, Transition
 from rl_runner.agents.common import (
     Counters,
     check_no_action_join,
@@ -156,8 +156,6 @@ class OnPolicyAgent:
         self.rng = np.random.default_rng(seed)  # action samples and minibatch order
         self.count = Counters()
         self.rollouts = 0
-        # what the last training act() chose, stored by the observe() that follows
-        self._acted: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         # Built after flattening: the numpy views must see the flat buffer.
         self._numpy_policy = NumpyMLP(network.policy) if NumpyMLP.supports(network.policy) else None
         self._numpy_value = (
@@ -185,41 +183,51 @@ class OnPolicyAgent:
             return np.asarray(obs, dtype=np.float32)
         return self.obs_normaliser(obs, update)
 
-    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
-        """Training: a sample of the policy (the observation statistics updated first);
-        evaluation: its most likely action (the mean of a Gaussian), statistics frozen."""
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
+        """Training: a sample of the policy (the observation statistics updated first),
+        with what the rollout stores beside it in `extras`; evaluation: the policy's
+        most likely action (the mean of a Gaussian), statistics frozen."""
         inputs = self._normalised(obs, update=explore)
         out, values = self._forward(inputs)
         if self.discrete:
+            if not explore:
+                return Decision(out.argmax(axis=1))
             log_probs = out - out.max(axis=1, keepdims=True)
             log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
-            if not explore:
-                return out.argmax(axis=1)
             cumulative = np.cumsum(np.exp(log_probs), axis=1)
             # inverse-CDF sampling, one uniform draw per env
             draws = self.rng.random(len(obs))[:, None] * cumulative[:, -1:]
             actions = np.minimum((cumulative <= draws).sum(axis=1), out.shape[1] - 1)
             chosen = log_probs[np.arange(len(actions)), actions]
-            self._acted = (inputs, actions, chosen, values)
-            return actions
+            return Decision(actions, self._extras(inputs, actions, chosen, values))
         if not explore:
-            return np.clip(out, self._low, self._high).astype(np.float32)
+            return Decision(np.clip(out, self._low, self._high).astype(np.float32))
         assert self.network.log_std is not None
         log_std = self.network.log_std.detach().cpu().double().numpy()
         noise = self.rng.standard_normal(out.shape)
         samples = out + np.exp(log_std) * noise
         chosen = (-0.5 * noise**2 - log_std - HALF_LOG_2PI).sum(axis=1)
-        self._acted = (inputs, samples.astype(np.float32), chosen, values)
         # the env gets the sample clipped to its bounds; the rollout keeps the sample
-        return np.clip(samples, self._low, self._high).astype(np.float32)
+        return Decision(
+            np.clip(samples, self._low, self._high).astype(np.float32),
+            self._extras(inputs, samples.astype(np.float32), chosen, values),
+        )
+
+    @staticmethod
+    def _extras(
+        inputs: np.ndarray, sampled: np.ndarray, log_probs: np.ndarray, values: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        return {"inputs": inputs, "sampled": sampled, "log_probs": log_probs, "values": values}
 
     # -- collecting ------------------------------------------------------------------
     def observe(self, step: Transition) -> None:
-        """Store the step act() chose; `next_obs` (the true successors) gives the value
-        that a truncated episode, and the rollout's last step, bootstrap from."""
-        assert self._acted is not None, "observe() follows a training act()"
-        inputs, sampled, log_probs, values = self._acted
-        self._acted = None
+        """Store the step with what act() chose beside the actions (the normalised
+        inputs, the unclipped sample, its log-probability, the value); `next_obs` (the
+        true successors) gives the value that a truncated episode, and the rollout's
+        last step, bootstrap from."""
+        chosen = step.extras
+        inputs, sampled = chosen["inputs"], chosen["sampled"]
+        log_probs, values = chosen["log_probs"], chosen["values"]
         terminated, truncated = step.terminated, step.truncated
         rewards = step.rewards.astype(np.float64)
         if self.reward_normaliser is not None:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_runner.agents.base import Metrics, Transition
+from rl_runner.agents.base import Decision, Metrics, Transition
 from rl_runner.agents.common import (
     Counters,
     check_no_action_join,
@@ -116,23 +116,21 @@ class Reinforce:
         self.running = [Episode() for _ in range(num_envs)]
         self.count = Counters()
         self._ended: list[int] = []  # envs whose episode ended at the last step
-        self._acting_masks: np.ndarray | None = None  # legal actions of the last training act
         # Built after flattening: the numpy views must see the flat buffer.
         self._numpy_policy = NumpyMLP(self.policy) if NumpyMLP.supports(self.policy) else None
 
     # acting ------------------------------------------------------------------
-    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         logits = self._logits(obs)
         if masks is not None:
             logits = np.where(masks, logits, -np.inf)
         if not explore:
-            return logits.argmax(axis=1)
-        self._acting_masks = masks  # the observe() that follows stores them with the step
+            return Decision(logits.argmax(axis=1))
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         cumulative = np.cumsum(probabilities, axis=1)
         # inverse-CDF sampling, one uniform draw per env
         draws = self.rng.random(len(obs))[:, None] * cumulative[:, -1:]
-        return np.minimum((cumulative <= draws).sum(axis=1), logits.shape[1] - 1)
+        return Decision(np.minimum((cumulative <= draws).sum(axis=1), logits.shape[1] - 1))
 
     def _logits(self, obs: np.ndarray) -> np.ndarray:
         if self._numpy_policy is not None:
@@ -147,8 +145,8 @@ class Reinforce:
             episode.obs.append(np.asarray(step.obs[index], dtype=np.float32))
             episode.actions.append(int(step.actions[index]))
             episode.rewards.append(float(step.rewards[index]))
-            if self._acting_masks is not None:
-                episode.masks.append(np.asarray(self._acting_masks[index], dtype=bool))
+            if step.masks is not None:
+                episode.masks.append(np.asarray(step.masks[index], dtype=bool))
         self._ended = np.flatnonzero(step.terminated | step.truncated).tolist()
         self.count.observed(step.terminated, step.truncated)
 

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rl_runner.agents.base import Metrics, Transition
+from rl_runner.agents.base import Decision, Metrics, Transition
 from rl_runner.agents.common import Counters, epsilon_at
 from rl_runner.config.algorithms import TabularTDConfig
 from rl_runner.envs.batch import VectorEnv
@@ -76,18 +76,18 @@ class TabularTD:
     def epsilon(self) -> float:
         return epsilon_at(self.config.epsilon, self.count.env_steps, self.count.episodes)
 
-    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         states = np.asarray(obs, dtype=np.int64)
         legal = legal_actions(masks, len(states), self.num_actions)
         actions = masked_argmax(self.q[states], legal)
         if not explore:
-            return actions
+            return Decision(actions)
         for index in range(len(states)):
             if self.next_actions[index] != NO_ACTION:
                 actions[index] = self.next_actions[index]
             else:
                 actions[index] = self._explore(int(actions[index]), legal[index])
-        return actions
+        return Decision(actions)
 
     def _explore(self, greedy: int, legal: np.ndarray) -> int:
         return random_legal(self.rng, legal) if self.rng.random() < self.epsilon else greedy

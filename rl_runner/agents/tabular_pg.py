@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl_runner.agents.base import Metrics, Transition
+from rl_runner.agents.base import Decision, Metrics, Transition
 from rl_runner.agents.common import Counters
 from rl_runner.agents.tabular import check_table, legal_actions, table_shape
 from rl_runner.config.algorithms import TabularPGConfig
@@ -54,14 +54,16 @@ class TabularPG:
     def policy(self) -> np.ndarray:
         return softmax_policy(self.theta, self.legal, self.config.beta)
 
-    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         states = np.asarray(obs, dtype=np.int64)
         legal = legal_actions(masks, len(states), self.num_actions)
         probabilities = softmax_policy(self.theta[states], legal, self.config.beta)
         if not explore:
-            return probabilities.argmax(axis=-1)
+            return Decision(probabilities.argmax(axis=-1))
         self.legal[states] = legal  # training visits teach the table its legal moves
-        return np.array([self.rng.choice(self.num_actions, p=row) for row in probabilities])
+        return Decision(
+            np.array([self.rng.choice(self.num_actions, p=row) for row in probabilities])
+        )
 
     def observe(self, step: Transition) -> None:
         envs = np.arange(len(step.obs))

@@ -106,7 +106,7 @@ class Player:
         total, length, done = 0.0, 0, False
         while not done:
             masks = action_masks([info])  # None where the env reports no legal moves
-            action = self.agent.act(np.asarray(obs)[None], explore=False, masks=masks)[0]
+            action = self.agent.act(np.asarray(obs)[None], explore=False, masks=masks).actions[0]
             obs, reward, terminated, truncated, info = self.env.step(action)
             total += float(reward)
             length += 1
