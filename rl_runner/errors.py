@@ -7,7 +7,8 @@ Exit statuses of `rl-run` (README, "What survives what"):
        checkpoint, or a run directory in use by another rl-run
   3    training diverged (a non-finite loss); the last good checkpoint is kept
   4    a file could not be written (disk full, read-only); the newest checkpoint is intact
-  5    training stopped on an error (raised by the env, say); the newest checkpoint is intact
+  5    training stopped on an error (raised by the env, say, or a NaN it returned); the
+       newest checkpoint is intact
   130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM; a checkpoint was written
 """
 

@@ -21,7 +21,7 @@ import torch
 
 from rl_runner.agents.base import Agent, Metrics, Transition
 from rl_runner.checkpoint import Checkpointer
-from rl_runner.envs.batch import VectorEnv
+from rl_runner.envs.batch import BatchStep, VectorEnv, non_finite_output
 from rl_runner.errors import Diverged, RunInterrupted, StorageError, TrainingFailed
 from rl_runner.evaluator import Evaluator
 from rl_runner.logger import RunLogger
@@ -155,6 +155,10 @@ class Trainer:
             log.error("%s", stopped, extra=FILE_ONLY)
             self._write_summary_if_possible(started, "failed", str(stopped))
             raise stopped from error
+        except TrainingFailed as error:  # already one line that says what to do
+            log.error("%s", error, extra=FILE_ONLY)
+            self._write_summary_if_possible(started, "failed", str(error))
+            raise
         except Exception as error:  # an env that fails mid-run, state it cannot snapshot
             failed = self._failure(error)
             log.error("%s\n%s", failed, traceback.format_exc(), extra=FILE_ONLY)
@@ -216,6 +220,7 @@ class Trainer:
         obs = self.obs
         actions, extras = self.agent.act(obs, explore=True, masks=self.masks)
         step = self.envs.step(actions)
+        self._check_env_output(step)
         self.agent.observe(
             Transition(
                 obs,
@@ -299,6 +304,17 @@ class Trainer:
                 raise Diverged(
                     f"training diverged: {tag} is {value} at step {self.env_steps}; {advice}"
                 )
+
+    def _check_env_output(self, step: BatchStep) -> None:
+        """Stop at a NaN or infinite reward or observation before the agent stores it:
+        the env is the source (not the learning rate, as the loss check would say)."""
+        problem = non_finite_output(step)
+        if problem is not None:
+            raise TrainingFailed(
+                f"the env returned {problem} at step {self.env_steps}; the agent never saw "
+                f"it; {self._kept()}; fix the env (its reward or observation), then continue "
+                f"with: {resume_command(self.run_dir)}"
+            )
 
     def _evaluate(self) -> float:
         """Evaluate, log, keep the best; returns the mean return."""

@@ -82,6 +82,47 @@ class MultiDiscreteActions(_Walk):
         return super().step(np.asarray(action, dtype=np.float32)[:1] - 1.0)
 
 
+class NonFiniteOutput(_Walk):
+    """From step `after` on, `value` (nan, inf) as the reward or in the observation."""
+
+    def __init__(self, where: str = "reward", value: float = np.nan, after: int = 30) -> None:
+        self.where, self.value, self.after, self.steps = where, float(value), after, 0
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        if self.steps > self.after:
+            if self.where == "reward":
+                reward = self.value
+            else:
+                obs[1] = self.value
+        return obs, reward, terminated, truncated, info
+
+
+class NonFiniteRewardChain(gym.Env):
+    """Five states in a row for the tabular agents, each action a move left or right;
+    the reward is NaN from step `after` on."""
+
+    observation_space = gym.spaces.Discrete(5)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, after: int = 30) -> None:
+        self.after, self.steps, self.state = after, 0, 0
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[int, dict]:
+        super().reset(seed=seed)
+        self.state = 0
+        return self.state, {}
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
+        self.steps += 1
+        self.state = int(np.clip(self.state + (1 if action else -1), 0, 4))
+        reward = np.nan if self.steps > self.after else float(self.state == 4)
+        return self.state, reward, self.state == 4, False, {}
+
+
+gym.register("NonFiniteOutput-v0", entry_point=NonFiniteOutput, max_episode_steps=20)
+gym.register("NonFiniteRewardChain-v0", entry_point=NonFiniteRewardChain, max_episode_steps=20)
 gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions, max_episode_steps=20)
 gym.register("UnboundedActions-v0", entry_point=UnboundedActions, max_episode_steps=20)
 gym.register("StatefulCallable-v0", entry_point=StatefulCallable, max_episode_steps=20)

@@ -24,7 +24,8 @@ from test_resume import assert_same_run
 
 ARGS = [*FAST, "eval.every=1000", "checkpoint.every=500", "trainer.log_every=250"]
 TOTAL = 10_000
-STORAGE_FAILED, DIVERGED = 4, 3  # rl_runner.errors.EXIT_STORAGE, EXIT_DIVERGED
+# rl_runner.errors.EXIT_STORAGE, EXIT_DIVERGED, EXIT_TRAINING_FAILED
+STORAGE_FAILED, DIVERGED, TRAINING_FAILED = 4, 3, 5
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +247,59 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: P
     state = torch.load(run_dir / "checkpoints" / "step_0000001000.pt", weights_only=True)
     weights = state["agent"]["q_network"].values()
     assert all(torch.isfinite(tensor).all() for tensor in weights)
+
+
+@pytest.mark.parametrize(
+    "algo, env_id, kwargs, named",
+    [
+        (
+            "sac",
+            "NonFiniteOutput-v0",
+            ["algo.learning_starts=100", "algo.random_steps=100"],
+            "a reward of nan in env 0",
+        ),
+        (
+            "ppo",
+            "NonFiniteOutput-v0",
+            [
+                "+env.kwargs.where=observation",
+                "+env.kwargs.value=inf",
+                "algo.n_steps=64",
+                "algo.batch_size=32",
+            ],
+            "an observation of inf in env 0",
+        ),
+        ("tabular_pg", "NonFiniteRewardChain-v0", [], "a reward of nan in env 0"),
+    ],
+)
+def test_a_non_finite_env_output_stops_the_run_naming_the_env(
+    tmp_path: Path, algo: str, env_id: str, kwargs: list[str], named: str
+):
+    """Not "training diverged ... use a smaller learning rate" found at the next log
+    row, and not a run that completes with NaN returns (tabular PG never reads a
+    reward): the step that returned it stops the run, before the agent stores it."""
+    run_dir = tmp_path / "run"
+    result = rl_run(
+        f"algo={algo}",
+        "env=gym",
+        f"env.id=fake_envs:{env_id}",
+        *kwargs,
+        "trainer.total_steps=400",
+        "checkpoint.every=20",
+        "eval.every=200",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == TRAINING_FAILED, result.stderr
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"rl-run: error: the env returned {named} at step 30;"), lines[0]
+    assert "step_0000000020.pt is intact" in lines[0] and "learning rate" not in lines[0]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and named in summary["error"]
+    returns = [
+        row["train/episode_return"]
+        for row in strict_json_rows(run_dir / "metrics.jsonl")
+        if "train/episode_return" in row
+    ]
+    assert all(isinstance(value, float) for value in returns)  # none is "NaN"

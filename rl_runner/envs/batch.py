@@ -33,6 +33,21 @@ class BatchStep(NamedTuple):
     final_masks: np.ndarray | None = None
 
 
+def non_finite_output(step: BatchStep) -> str | None:
+    """What a step returned that is NaN or infinite ("a reward of nan in env 0"), or
+    None. Integer observations (pixels, discrete states) cannot be."""
+    arrays = {"a reward": step.rewards, "an observation": step.final_obs}
+    for kind, values in arrays.items():
+        if values.dtype.kind != "f":
+            continue
+        finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if not finite.all():
+            env = int(np.flatnonzero(~finite)[0])
+            bad = values[env][~np.isfinite(values[env])].flat[0]
+            return f"{kind} of {bad} in env {env}"
+    return None
+
+
 def action_masks(infos: list[dict[str, Any]]) -> np.ndarray | None:
     """The envs' legal actions (Gymnasium's `info["action_mask"]`), stacked, or None."""
     if "action_mask" not in infos[0]:
