@@ -18,7 +18,7 @@ from rl_runner.config.settings import GROUPS, Settings, flat_config
 from rl_runner.envs.batch import EnvBatch, VectorEnv
 from rl_runner.envs.factory import env_factory, make_env
 from rl_runner.envs.snapshot import env_state
-from rl_runner.envs.spaces import check_spaces
+from rl_runner.envs.spaces import check_spaces, observation_mismatch
 from rl_runner.envs.workers import SubprocessEnvBatch
 from rl_runner.errors import ConfigError
 from rl_runner.evaluator import Evaluator
@@ -69,16 +69,22 @@ def check_buildable(settings: Settings) -> None:
 def _try_one_step(settings: Settings, env: gym.Env) -> None:
     """A reset and a step, so that settings an env only reads then (keyword arguments of
     the wrong type, say) and state it makes then are checked before the run starts."""
+    key = "env.kwargs" if settings.env.kwargs else "env.id"
     try:
-        env.reset(seed=settings.run.seed)
+        first, _ = env.reset(seed=settings.run.seed)
         env.action_space.seed(settings.run.seed)
-        env.step(env.action_space.sample())
+        second = env.step(env.action_space.sample())[0]
     except Exception as error:  # any env code: report it, do not start
-        key = "env.kwargs" if settings.env.kwargs else "env.id"
         raise ConfigError(
             f"{key}: {settings.env.id} failed its first reset and step "
             f"({type(error).__name__}: {' '.join(str(error).split())[:200]})"
         ) from error
+    for where, obs in (("reset", first), ("step", second)):
+        mismatch = observation_mismatch(env.observation_space, obs)
+        if mismatch is not None:
+            raise ConfigError(
+                f"{key}: {settings.env.id}'s first {where} returned an observation {mismatch}"
+            )
 
 
 def _available_memory() -> int:

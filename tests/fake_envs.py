@@ -82,6 +82,13 @@ class MultiDiscreteActions(_Walk):
         return super().step(np.asarray(action, dtype=np.float32)[:1] - 1.0)
 
 
+class MisdeclaredObservations(_Walk):
+    """Declares observations of shape (2,) and returns (3,)."""
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.position, 0.0, 1.0], dtype=np.float32)
+
+
 class NonFiniteOutput(_Walk):
     """From step `after` on, `value` (nan, inf) as the reward or in the observation."""
 
@@ -121,6 +128,9 @@ class NonFiniteRewardChain(gym.Env):
         return self.state, reward, self.state == 4, False, {}
 
 
+gym.register(
+    "MisdeclaredObservations-v0", entry_point=MisdeclaredObservations, max_episode_steps=20
+)
 gym.register("NonFiniteOutput-v0", entry_point=NonFiniteOutput, max_episode_steps=20)
 gym.register("NonFiniteRewardChain-v0", entry_point=NonFiniteRewardChain, max_episode_steps=20)
 gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions, max_episode_steps=20)

@@ -144,6 +144,10 @@ CASES: dict[str, Case] = {
     "unbounded actions": Case(
         ["algo=ddpg", "env=gym", "env.id=fake_envs:UnboundedActions-v0"], "must be finite"
     ),
+    "observations that do not match the declared space": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:MisdeclaredObservations-v0"],
+        "first reset returned an observation of shape (3,), not the observation space's (2,)",
+    ),
     "env state a checkpoint cannot hold": Case(
         ["algo=td3", "env=gym", "env.id=fake_envs:UncapturableState-v0"], "recent"
     ),

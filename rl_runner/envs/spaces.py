@@ -43,6 +43,21 @@ def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
     return tuple(int(size) for size in shape)
 
 
+def observation_mismatch(space: gym.Space, obs: object) -> str | None:
+    """How an observation disagrees with its declared space (shape, or a Discrete
+    state that is not one integer), or None. Bounds are not checked: envs whose values
+    stray past a declared bound train fine."""
+    if isinstance(space, gym.spaces.Discrete):
+        value = np.asarray(obs)
+        if value.ndim != 0 or value.dtype.kind not in "iu":
+            return f"{value.dtype} of shape {value.shape}, not one integer of {space}"
+        return None
+    shape = np.shape(obs)  # type: ignore[arg-type]
+    if space.shape is not None and shape != space.shape:
+        return f"of shape {shape}, not the observation space's {space.shape}"
+    return None
+
+
 def check_spaces(settings: Settings, observation_space: gym.Space, action_space: gym.Space) -> None:
     """Can the algorithm act in this env at all: one line naming the mismatch if not."""
     name, env_id = settings.algo.name, settings.env.id
