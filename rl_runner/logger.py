@@ -36,8 +36,12 @@ HPARAMS_DIR = "hparams"  # inside tensorboard/: the HParams record of a finished
 class RunLogger:
     def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
         self.run_dir = run_dir
+        # a resumed run's logs that were deleted: their rows before the resume are lost
+        self.missing_on_resume: list[str] = []
         if resume_step is not None:
             for name in (METRICS_FILE, EVALUATIONS_FILE):
+                if not (run_dir / name).exists():
+                    self.missing_on_resume.append(name)
                 truncate_jsonl(run_dir / name, resume_step)
         purge_step = None if resume_step is None else resume_step + 1
         with self._tensorboard():

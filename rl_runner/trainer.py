@@ -126,6 +126,14 @@ class Trainer:
             if self._best is not None:
                 self.checkpointer.save_best(self._best)
         self.logger = RunLogger(self.run_dir, resume_step=self.env_steps if self._resumed else None)
+        missing = self.logger.missing_on_resume
+        if missing:
+            log.warning(
+                "%s %s missing: the log goes on from step %d; its rows before that are lost",
+                " and ".join(missing),
+                "was" if len(missing) == 1 else "were",
+                self.env_steps,
+            )
         if on_logs_ready is not None:
             try:
                 on_logs_ready()

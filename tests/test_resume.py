@@ -99,6 +99,17 @@ def test_resume_after_a_crash_drops_log_rows_past_the_checkpoint(tmp_path: Path)
     assert crashed_scalars == straight_scalars
 
 
+def test_a_resume_whose_metrics_log_was_deleted_says_what_is_lost(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(rl_run(*ARGS, "trainer.total_steps=2000", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    (run_dir / "metrics.jsonl").unlink()
+    result = ok(rl_run(f"resume={run_dir}", "trainer.total_steps=3000", cwd=tmp_path))
+    said = "metrics.jsonl was missing: the log goes on from step 2000; its rows before"
+    assert said in result.stdout + result.stderr
+    assert said in (run_dir / "train.log").read_text()
+    assert min(row["step"] for row in read_jsonl(run_dir / "metrics.jsonl")) > 2000
+
+
 def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
