@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -43,7 +45,7 @@ def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
     return tuple(int(size) for size in shape)
 
 
-def observation_mismatch(space: gym.Space, obs: object) -> str | None:
+def observation_mismatch(space: gym.Space, obs: Any) -> str | None:
     """How an observation disagrees with its declared space (shape, or a Discrete
     state that is not one integer), or None. Bounds are not checked: envs whose values
     stray past a declared bound train fine."""
@@ -52,7 +54,7 @@ def observation_mismatch(space: gym.Space, obs: object) -> str | None:
         if value.ndim != 0 or value.dtype.kind not in "iu":
             return f"{value.dtype} of shape {value.shape}, not one integer of {space}"
         return None
-    shape = np.shape(obs)  # type: ignore[arg-type]
+    shape = np.shape(obs)
     if space.shape is not None and shape != space.shape:
         return f"of shape {shape}, not the observation space's {space.shape}"
     return None
