@@ -129,3 +129,32 @@ def test_a_critic_update_is_one_optimiser_step_over_every_member(members: int):
     pair.update_target(0.5)
     torch.testing.assert_close(pair.target.weights[0], before + 0.5)
     assert isinstance(pair.parameters.param, nn.Parameter)
+
+
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_update_noise_state_loads_on_the_cpu_whatever_the_device(device: str):
+    """A CUDA run's checkpoint renders (on the CPU) and resumes with device=cpu: the
+    noise generator is a CPU one everywhere, moved draws and all."""
+
+    def sac(on: torch.device) -> SAC:
+        torch.manual_seed(0)
+        actor = MLPEnsemble(3, [16], 4, "relu").to(on)
+        critic = MLPEnsemble(3, [16], 1, "relu", members=2, join_features=2).to(on)
+        space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        buffer = ReplayBuffer(10, (3,), np.float32, (2,), np.float32, seed=0, device=on)
+        return SAC(SACConfig(), actor, critic, buffer, ActionScaler(space), 4, 0, on)
+
+    trained = sac(torch.device(device))
+    drawn = trained.standard_normal(torch.Size([5, 2]))
+    assert drawn.device.type == device
+    on_cpu = sac(CPU)
+    on_cpu.load_state_dict(trained.state_dict())
+    torch.testing.assert_close(
+        on_cpu.standard_normal(torch.Size([5, 2])),
+        trained.standard_normal(torch.Size([5, 2])).cpu(),
+        rtol=0,
+        atol=0,
+    )

@@ -113,8 +113,10 @@ class ActorCriticAgent:
             config.random_steps, config.learning_starts, config.train_freq, config.gradient_steps
         )
         self.rng = np.random.default_rng(seed)  # exploration and warm-up actions
-        # target policy smoothing and SAC's action samples in updates
-        self.generator = torch.Generator(device).manual_seed(seed)
+        # Target policy smoothing and SAC's action samples in updates. On the CPU whatever
+        # the device: its state in a checkpoint then loads on any device (a CUDA run
+        # resumed with device=cpu, or rendered).
+        self.generator = torch.Generator().manual_seed(seed)
         self.updates = 0
         self._matmul_precision = resolve_matmul_precision(config.matmul_precision, device)
         # Built after flattening: the numpy views must see the flat buffer.
@@ -162,6 +164,10 @@ class ActorCriticAgent:
             raw = self._actor_output(obs)
             actions = self._explore(raw) if explore else self._exploit(raw)
         return Decision(self.scaler.to_env(actions))
+
+    def standard_normal(self, shape: torch.Size) -> torch.Tensor:
+        """Noise for an update, drawn on the CPU and moved to the device."""
+        return torch.randn(shape, generator=self.generator).to(self.device)
 
     def _actor_output(self, obs: np.ndarray) -> np.ndarray:
         if self._numpy_actor is not None:

@@ -77,7 +77,7 @@ class SAC(ActorCriticAgent):
         """Reparameterised tanh-Gaussian actions and their log-probabilities."""
         mean, log_std = self.actor_network(obs)[0].chunk(2, dim=-1)
         log_std = log_std.clamp(self.config.log_std_min, self.config.log_std_max)
-        noise = torch.randn(mean.shape, generator=self.generator, device=self.device)
+        noise = self.standard_normal(mean.shape)
         pre_tanh = mean + log_std.exp() * noise
         # log N(u; mean, std) - log |d tanh(u) / du|, the latter written stably:
         # log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u))

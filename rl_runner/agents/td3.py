@@ -38,9 +38,7 @@ class TD3(ActorCriticAgent):
         config = self.config
         assert self.actor is not None
         with torch.no_grad():
-            noise = torch.randn(
-                batch.actions.shape, generator=self.generator, device=self.device
-            ).mul_(config.policy_noise)
+            noise = self.standard_normal(batch.actions.shape).mul_(config.policy_noise)
             noise.clamp_(-config.noise_clip, config.noise_clip)
             next_actions = (torch.tanh(self.actor.target(batch.next_obs)[0]) + noise).clamp_(-1, 1)
             next_q = self.critic.target(batch.next_obs, next_actions).amin(dim=0).squeeze(-1)
