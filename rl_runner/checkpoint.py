@@ -17,7 +17,13 @@ from typing import Any
 import torch
 
 from rl_runner.errors import CheckpointError, StorageError
-from rl_runner.rundir import BEST_CHECKPOINT, atomic_file, io_reason, periodic_checkpoints
+from rl_runner.rundir import (
+    BEST_CHECKPOINT,
+    atomic_file,
+    io_reason,
+    periodic_checkpoints,
+    read_run_id,
+)
 
 FORMAT = "rl-runner-checkpoint/1"
 REPLAY_KEY = "replay"  # the agent's replay memory inside a checkpoint's "agent" part
@@ -68,6 +74,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not an rl-runner checkpoint")
     return state
+
+
+def check_run_identity(run_dir: Path, path: Path, state: dict[str, Any]) -> None:
+    """Refuse a checkpoint that another run wrote (copied in): resuming it would splice
+    two runs' histories into one. Runs and checkpoints from before identities pass."""
+    mine, theirs = read_run_id(run_dir), state.get("run_id")
+    if mine is not None and theirs is not None and mine != theirs:
+        raise CheckpointError(
+            f"checkpoint {path} was written by another run (id {theirs[:8]}), not by "
+            f"{run_dir} (id {mine[:8]}); move it out of {path.parent} to resume from this "
+            "run's own checkpoints"
+        )
 
 
 def holds_replay(state: dict[str, Any]) -> bool:

@@ -35,6 +35,7 @@ BEST_CHECKPOINT = "best.pt"
 SUMMARY_FILE = "summary.json"
 LOG_FILE = "train.log"
 LOCK_FILE = ".rl-run.lock"
+RUN_ID_FILE = ".rl-run-id"  # the run's identity, which each of its checkpoints carries
 SWEEP_INDEX = "sweep.jsonl"  # one row per job of a sweep, kept current as jobs run
 _SWEEP_INDEX_LOCK = ".sweep-index.lock"
 # Files whose presence means a run has started writing here.
@@ -162,6 +163,20 @@ def mark_running_jobs_interrupted(sweep_dir: Path) -> None:
 
     if (sweep_dir / SWEEP_INDEX).is_file():
         _rewrite_sweep_index(sweep_dir, interrupt)
+
+
+def read_run_id(run_dir: Path) -> str | None:
+    """The run's identity, or None for a run from before identities (or whose file
+    was deleted)."""
+    try:
+        return (run_dir / RUN_ID_FILE).read_text().strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def write_run_id(run_dir: Path, run_id: str) -> None:
+    with atomic_file(run_dir / RUN_ID_FILE) as temporary:
+        temporary.write_text(run_id + "\n")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

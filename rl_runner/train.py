@@ -237,7 +237,7 @@ def objective(summary: dict[str, Any], kind: str) -> float | None:
 # -- resume (the saved config, no composition) ------------------------------------------
 def _resume(plan: ResumePlan) -> float | None:
     from rl_runner.build import build_trainer
-    from rl_runner.checkpoint import load_checkpoint
+    from rl_runner.checkpoint import check_run_identity, load_checkpoint
 
     run_dir = plan.run_dir
     *older, newest = [None, *periodic_checkpoints(run_dir / CHECKPOINT_DIR)]
@@ -261,6 +261,7 @@ def _resume(plan: ResumePlan) -> float | None:
                 f"{error}; the previous one is {previous.name} (move the broken file away "
                 "to resume from it)"
             ) from error
+        check_run_identity(run_dir, newest, checkpoint)
         saved_step = checkpoint.get("loop", {}).get("env_steps")
         if saved_step != checkpoint_step(newest):
             raise CheckpointError(

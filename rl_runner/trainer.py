@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,14 @@ from rl_runner.errors import Diverged, RunInterrupted, StorageError, TrainingFai
 from rl_runner.evaluator import Evaluator
 from rl_runner.logger import RunLogger
 from rl_runner.progress import FILE_ONLY, Progress
-from rl_runner.rundir import SUMMARY_FILE, json_number, resume_command, write_json_atomic
+from rl_runner.rundir import (
+    SUMMARY_FILE,
+    json_number,
+    read_run_id,
+    resume_command,
+    write_json_atomic,
+    write_run_id,
+)
 from rl_runner.seeding import global_rng_state, restore_global_rng_state
 from rl_runner.stopping import raise_if_stopped_during_startup
 
@@ -76,6 +84,7 @@ class Trainer:
         self.learning_rate_keys = learning_rate_keys
         self.clips_gradients = clips_gradients
         self.hparams = hparams or {}  # the settings, logged for HParams when the run ends
+        self.run_id = uuid.uuid4().hex  # a resume takes its checkpoint's
         self.logger: RunLogger  # opened by run(), after any restore
         # Loop state; everything here is in the checkpoint.
         self.env_steps = 0
@@ -121,6 +130,8 @@ class Trainer:
         """
         started = time.perf_counter()
         raise_if_stopped_during_startup()  # before the first file of training is written
+        if not self._resumed or read_run_id(self.run_dir) is None:
+            write_run_id(self.run_dir, self.run_id)
         if self._resumed:
             self.checkpointer.remove_partial_writes()
             if self._best is not None:
@@ -361,6 +372,7 @@ class Trainer:
     # -- state ----------------------------------------------------------------
     def state_dict(self, wall_seconds_this_session: float = 0.0) -> dict[str, Any]:
         return {
+            "run_id": self.run_id,
             # best.pt's content as of this checkpoint: a resume rewrites best.pt from it, so
             # a best found in steps that a kill discarded does not outlive them
             "best": self._best,
@@ -405,6 +417,8 @@ class Trainer:
         self.wall_seconds_before = loop["wall_seconds"]
         self._latest_metrics = dict(loop.get("latest_metrics", {}))
         self._best = state.get("best")
+        # a checkpoint from before identities: the run's own file, or the new one
+        self.run_id = state.get("run_id") or read_run_id(self.run_dir) or self.run_id
         self._resumed = True
 
     def _write_summary(

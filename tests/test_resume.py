@@ -48,6 +48,8 @@ def comparable_rows(run_dir: Path) -> list[dict]:
 def assert_same_run(straight: Path, resumed: Path, step: int) -> None:
     left, right = final_state(straight, step), final_state(resumed, step)
     right["loop"]["wall_seconds"] = left["loop"]["wall_seconds"]
+    assert left["run_id"] != right["run_id"]  # two runs, each with its own identity
+    right["run_id"] = left["run_id"]
     assert_trees_equal(left["agent"], right["agent"], "agent")
     assert_trees_equal(left, right)
     assert comparable_rows(straight) == comparable_rows(resumed)
@@ -108,6 +110,23 @@ def test_a_resume_whose_metrics_log_was_deleted_says_what_is_lost(tmp_path: Path
     assert said in result.stdout + result.stderr
     assert said in (run_dir / "train.log").read_text()
     assert min(row["step"] for row in read_jsonl(run_dir / "metrics.jsonl")) > 2000
+
+
+def test_a_checkpoint_copied_in_from_another_run_is_refused(tmp_path: Path):
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    ok(rl_run(*ARGS, "trainer.total_steps=1000", f"hydra.run.dir={mine}", cwd=tmp_path))
+    ok(rl_run(*ARGS, "trainer.total_steps=2000", f"hydra.run.dir={theirs}", cwd=tmp_path))
+    copied = mine / "checkpoints" / "step_0000002000.pt"
+    copied.write_bytes((theirs / "checkpoints" / "step_0000002000.pt").read_bytes())
+    before = tree_digest(mine)
+    result = rl_run(f"resume={mine}", "trainer.total_steps=3000", cwd=tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert f"checkpoint {copied} was written by another run" in lines[0]
+    assert tree_digest(mine) == before
+    copied.unlink()  # its own checkpoints resume as ever
+    ok(rl_run(f"resume={mine}", "trainer.total_steps=2000", cwd=tmp_path))
+    assert final_state(mine, 2000)["run_id"] == final_state(mine, 1000)["run_id"]
 
 
 def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
