@@ -92,6 +92,7 @@ def test_checkpoint_holds_networks_optimiser_replay_rng_and_counters(finished_ru
     assert agent["replay"]["storage"]["obs"].shape == (3000, 4)
     assert set(state["global_rng"]) == {"python", "numpy", "torch"}
     assert state["loop"]["env_steps"] == 3000
+    assert state["run_id"] == (finished_run / ".rl-run-id").read_text().strip()
     best = torch.load(finished_run / "checkpoints" / "best.pt", weights_only=True)
     assert "replay" not in best["agent"]
     assert (
