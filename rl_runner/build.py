@@ -160,7 +160,16 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
         make_eval_env = env_factory(
             settings.env.id, settings.env.kwargs, settings.env.max_episode_steps
         )
-        evaluator = Evaluator(make_eval_env, run.eval.episodes, settings.eval_seed)
+        evaluator = Evaluator(
+            make_eval_env, run.eval.episodes, settings.eval_seed, run.eval.max_episode_steps
+        )
+        if evaluator.env_limit is None and run.eval.max_episode_steps is None:
+            log.warning(
+                "%s has no time limit: evaluation episodes end at %d steps at the latest "
+                "(set eval.max_episode_steps, or env.max_episode_steps for training too)",
+                settings.env.id,
+                evaluator.max_episode_steps,
+            )
         trainer = Trainer(
             agent,
             envs,

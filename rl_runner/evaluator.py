@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 
 from rl_runner.envs.batch import action_masks
@@ -12,6 +13,18 @@ from rl_runner.envs.factory import EnvFactory
 
 # (observations, legal-action masks or None) -> actions
 Policy = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+# where neither eval.max_episode_steps nor the env bounds an evaluation episode
+UNLIMITED_ENV_EVAL_STEPS = 10_000
+
+
+def env_time_limit(env: gym.Env) -> int | None:
+    return env.spec.max_episode_steps if env.spec is not None else None
+
+
+def episode_step_cap(env: gym.Env, configured: int | None) -> int:
+    """Where a greedy episode ends at the latest: eval.max_episode_steps, else the env's
+    time limit, else UNLIMITED_ENV_EVAL_STEPS (a greedy policy can loop forever)."""
+    return configured or env_time_limit(env) or UNLIMITED_ENV_EVAL_STEPS
 
 
 @dataclass(frozen=True)
@@ -38,13 +51,20 @@ class Evaluator:
 
     The seeds are the same at every call, so evaluations compare across time and
     across runs. Running the episodes side by side batches the policy's forward pass.
+    An episode ends at `max_episode_steps` at the latest (by default the env's time
+    limit or, for an env without one, UNLIMITED_ENV_EVAL_STEPS).
     """
 
-    def __init__(self, factory: EnvFactory, episodes: int, seed: int) -> None:
+    def __init__(
+        self, factory: EnvFactory, episodes: int, seed: int, max_episode_steps: int | None = None
+    ) -> None:
         self.envs = [factory() for _ in range(episodes)]
         self.seed = seed
+        self.env_limit = env_time_limit(self.envs[0])
+        self.max_episode_steps = episode_step_cap(self.envs[0], max_episode_steps)
 
-    def run(self, policy: Policy) -> EvalResult:
+    def run(self, policy: Policy, stop: Callable[[], bool] = lambda: False) -> EvalResult | None:
+        """The episodes' returns and lengths; None where `stop()` turned true first."""
         count = len(self.envs)
         first = [env.reset(seed=self.seed + k) for k, env in enumerate(self.envs)]
         obs = np.stack([np.asarray(obs) for obs, _ in first])
@@ -53,6 +73,8 @@ class Evaluator:
         lengths = np.zeros(count, dtype=np.int64)
         running = np.ones(count, dtype=bool)
         while running.any():
+            if stop():
+                return None
             active = np.flatnonzero(running)
             actions = policy(obs[active], None if masks is None else masks[active])
             for env_index, action in zip(active, actions, strict=True):
@@ -62,7 +84,8 @@ class Evaluator:
                     masks[env_index] = info["action_mask"]
                 returns[env_index] += reward
                 lengths[env_index] += 1
-                running[env_index] = not (terminated or truncated)
+                cut = lengths[env_index] >= self.max_episode_steps
+                running[env_index] = not (terminated or truncated or cut)
         return EvalResult(returns=returns, lengths=lengths)
 
     def close(self) -> None:

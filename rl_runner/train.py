@@ -269,7 +269,7 @@ def _resume(plan: ResumePlan) -> float | None:
             )
         trainer = build_trainer(plan.settings, run_dir, checkpoint)
         kind = plan.settings.run.sweep.objective.value
-        if trainer.done:
+        if trainer.done and not trainer.evaluation_pending:
             trainer.close()
             _report_nothing_to_do(trainer, plan)
             return trainer.best_eval if kind == "best" else trainer.last_eval

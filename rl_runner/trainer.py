@@ -97,6 +97,8 @@ class Trainer:
         self.last_eval_step: int | None = None
         self.best_eval: float | None = None
         self.best_eval_step: int | None = None
+        # a stop signal cut this step's evaluation short: the resume runs it first
+        self.evaluation_pending = False
         self.wall_seconds_before = 0.0
         # each quantity's value at its latest update, repeated in each log row
         self._latest_metrics: Metrics = {}
@@ -160,7 +162,9 @@ class Trainer:
                 self._train(progress, started)
                 if self._stop_signal is None:
                     self._finish(started)
-                elif self.checkpointer.latest() != self._checkpoint_path():
+                # (again where this step's checkpoint predates its cut-short evaluation)
+                stale = self.checkpointer.latest() != self._checkpoint_path()
+                if self._stop_signal is not None and (stale or self.evaluation_pending):
                     self._checkpoint(started)
         except Diverged as error:
             log.error("%s", error, extra=FILE_ONLY)
@@ -204,6 +208,8 @@ class Trainer:
         next_eval = next_multiple(self.env_steps, schedule.eval_every)
         next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
         speed = _SpeedMeter(self.env_steps)
+        if self.evaluation_pending and self._evaluate() is not None:
+            self._checkpoint(started)  # this step's checkpoint, now with its evaluation
         while not self.done and self._stop_signal is None:
             self._step()
             if self.env_steps >= next_log:
@@ -213,7 +219,8 @@ class Trainer:
             if self.env_steps >= next_eval:
                 next_eval = next_multiple(self.env_steps, schedule.eval_every)
                 return_mean = self._evaluate()
-                progress.evaluated(self.env_steps, return_mean, speed.last_rate)
+                if return_mean is not None:
+                    progress.evaluated(self.env_steps, return_mean, speed.last_rate)
             if self.env_steps >= next_checkpoint:
                 next_checkpoint = next_multiple(self.env_steps, schedule.checkpoint_every)
                 self._checkpoint(started)
@@ -280,8 +287,8 @@ class Trainer:
 
     def _finish(self, started: float) -> None:
         """The end of a run: a last evaluation and checkpoint unless this step had them."""
-        if self.last_eval_step != self.env_steps:
-            self._evaluate()
+        if self.last_eval_step != self.env_steps and self._evaluate() is None:
+            return  # a stop signal cut the last evaluation short: the resume finishes
         if self._last_log_step != self.env_steps:
             self._log_training(None)
         if self.checkpointer.latest() != self._checkpoint_path():
@@ -335,12 +342,17 @@ class Trainer:
                 f"with: {resume_command(self.run_dir)}"
             )
 
-    def _evaluate(self) -> float:
-        """Evaluate, log, keep the best; returns the mean return."""
+    def _evaluate(self) -> float | None:
+        """Evaluate, log, keep the best; returns the mean return, or None where a stop
+        signal cut the evaluation short (nothing is logged; the resume evaluates)."""
         self._check_finite(self._latest_metrics)
         result = self.evaluator.run(
-            lambda obs, masks: self.agent.act(obs, explore=False, masks=masks).actions
+            lambda obs, masks: self.agent.act(obs, explore=False, masks=masks).actions,
+            stop=lambda: self._stop_signal is not None,
         )
+        self.evaluation_pending = result is None
+        if result is None:
+            return None
         self.last_eval = result.return_mean
         self.last_eval_step = self.env_steps
         self.logger.log_evaluation(self.env_steps, result.metrics(), result.returns.tolist())
@@ -390,6 +402,7 @@ class Trainer:
                 "last_eval_step": self.last_eval_step,
                 "best_eval": self.best_eval,
                 "best_eval_step": self.best_eval_step,
+                "evaluation_pending": self.evaluation_pending,
                 "wall_seconds": self.wall_seconds_before + wall_seconds_this_session,
                 # the first log row after a resume repeats them, as a straight run would
                 "latest_metrics": {
@@ -414,6 +427,7 @@ class Trainer:
         self.last_eval_step = loop["last_eval_step"]
         self.best_eval = loop["best_eval"]
         self.best_eval_step = loop["best_eval_step"]
+        self.evaluation_pending = loop.get("evaluation_pending", False)
         self.wall_seconds_before = loop["wall_seconds"]
         self._latest_metrics = dict(loop.get("latest_metrics", {}))
         self._best = state.get("best")

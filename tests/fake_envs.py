@@ -131,6 +131,17 @@ class NonFiniteRewardChain(gym.Env):
 gym.register(
     "MisdeclaredObservations-v0", entry_point=MisdeclaredObservations, max_episode_steps=20
 )
+
+
+class Endless(NonFiniteRewardChain):
+    """The chain without its goal: no episode ever ends (registered without a limit)."""
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
+        self.state = int(np.clip(self.state + (1 if action else -1), 0, 4))
+        return self.state, float(self.state == 4), False, False, {}
+
+
+gym.register("Endless-v0", entry_point=Endless)
 gym.register("NonFiniteOutput-v0", entry_point=NonFiniteOutput, max_episode_steps=20)
 gym.register("NonFiniteRewardChain-v0", entry_point=NonFiniteRewardChain, max_episode_steps=20)
 gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions, max_episode_steps=20)

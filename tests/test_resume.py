@@ -136,6 +136,61 @@ def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -
         time.sleep(0.01)
 
 
+ENDLESS = ["algo=q_learning", "env=gym", "env.id=fake_envs:Endless-v0", "eval.episodes=2"]
+
+
+def test_evaluation_of_an_env_without_a_time_limit_ends_and_says_so(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    result = ok(
+        rl_run(
+            *ENDLESS,
+            "trainer.total_steps=600",
+            "eval.every=300",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    said = "fake_envs:Endless-v0 has no time limit: evaluation episodes end at 10000 steps"
+    assert said in result.stdout + result.stderr
+    rows = read_jsonl(run_dir / "evaluations.jsonl")
+    assert [row["step"] for row in rows] == [300, 600]
+    assert all(row["eval/length_mean"] == 10_000 for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("total", "every", "evaluated"), [(1000, 500, [500, 1000]), (500, 1000, [500])]
+)
+def test_a_stop_signal_during_an_evaluation_stops_it_and_the_resume_runs_it(
+    tmp_path: Path, total: int, every: int, evaluated: list[int]
+):
+    """SIGTERM is honoured mid-evaluation (here one that would take hours), at a
+    periodic evaluation and at the run's last one; the checkpoint remembers the
+    evaluation is owed, and the resume runs it first."""
+    run_dir = tmp_path / "run"
+    process = start_rl_run(
+        *ENDLESS,
+        f"trainer.total_steps={total}",
+        f"eval.every={every}",
+        "eval.max_episode_steps=100000000",
+        "checkpoint.every=250",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    wait_for(run_dir / "checkpoints" / "step_0000000250.pt", process)
+    time.sleep(2)  # the 250 tabular steps to 500 take milliseconds: it is evaluating
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert final_state(run_dir, 500)["loop"]["evaluation_pending"] is True
+    assert read_jsonl(run_dir / "evaluations.jsonl") == []
+    ok(rl_run(f"resume={run_dir}", "eval.max_episode_steps=50", cwd=tmp_path))
+    rows = read_jsonl(run_dir / "evaluations.jsonl")
+    assert [row["step"] for row in rows] == evaluated
+    assert all(row["eval/length_mean"] == 50 for row in rows)
+    assert not final_state(run_dir, total)["loop"]["evaluation_pending"]
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+
+
 @pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_signal_checkpoints_and_the_run_resumes_exactly(tmp_path: Path, stop, status):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"

@@ -168,10 +168,18 @@ class EvalConfig:
     every: int = 5_000  # env steps between evaluations (and one at the end)
     episodes: int = 10  # greedy episodes per evaluation
     seed: int | None = None  # episode k is reset with seed + k; null means run seed + 100
+    # evaluation episodes end here at the latest; null: the env's time limit, or
+    # UNLIMITED_ENV_EVAL_STEPS for an env that has none (a greedy policy can loop forever)
+    max_episode_steps: int | None = None
 
     def __post_init__(self) -> None:
         require(self.every >= 1, "eval.every", "must be >= 1")
         require(self.episodes >= 1, "eval.episodes", "must be >= 1")
+        require(
+            self.max_episode_steps is None or self.max_episode_steps >= 1,
+            "eval.max_episode_steps",
+            f"must be >= 1 or null, got {self.max_episode_steps}",
+        )
         require(self.seed is None or self.seed >= 0, "eval.seed", f"must be >= 0, got {self.seed}")
 
 

@@ -74,6 +74,7 @@ class Player:
         from rl_runner.checkpoint import without_replay
         from rl_runner.envs.batch import EnvBatch
         from rl_runner.envs.factory import make_env, render_headless
+        from rl_runner.evaluator import episode_step_cap
         from rl_runner.registry import algorithm
 
         configure_torch(1)
@@ -81,6 +82,7 @@ class Player:
         env_config = settings.env
         kwargs = {**env_config.kwargs, "render_mode": "rgb_array"}
         self.env = make_env(env_config.id, kwargs, env_config.max_episode_steps)
+        self.max_episode_steps = episode_step_cap(self.env, settings.run.eval.max_episode_steps)
         self.seed = settings.eval_seed
         envs = EnvBatch(lambda: self.env, 1, self.seed)
         self.agent = algorithm(settings.algo.name).builder()(settings, envs, torch.device("cpu"))
@@ -112,7 +114,7 @@ class Player:
             length += 1
             caption = f"episode {episode}  step {length}  return {total:.2f}"
             frames.append(captioned(self._frame(), caption))
-            done = terminated or truncated
+            done = terminated or truncated or length >= self.max_episode_steps
         return frames, total, length
 
     def _frame(self) -> np.ndarray:
