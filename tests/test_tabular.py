@@ -120,6 +120,26 @@ def test_a_box_observation_without_a_discretiser_is_refused(tmp_path: Path, algo
     assert list(tmp_path.iterdir()) == []
 
 
+def test_tabular_policy_gradient_learns_from_what_its_episodes_earn(tmp_path: Path):
+    """FrozenLake (not slippery) pays 1 at the goal only, and a hole ends an episode
+    with 0: the count rule without the return learnt to repeat whatever it did and
+    "converged" at return 0. Weighted by the return, it finds the goal."""
+    run_dir = tmp_path / "run"
+    ok(
+        rl_run(
+            "algo=tabular_pg",
+            "env=gym",
+            "env.id=FrozenLake-v1",
+            "+env.kwargs.is_slippery=false",
+            "trainer.total_steps=20000",
+            "eval.every=5000",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    assert read_jsonl(run_dir / "evaluations.jsonl")[-1]["eval/return_mean"] == 1.0
+
+
 def test_tabular_policy_gradient_stops_when_its_policy_settles(tmp_path: Path):
     run_dir = tmp_path / "run"
     ok(

@@ -1,13 +1,17 @@
 """Tabular policy gradient, seed 003's maze (a softmax policy over a table theta).
 
 pi(a|s) = softmax over the legal actions of s of beta * theta(s, a)
-for every episode (length T, N(s, a) = times a was taken in s, N(s) = visits to s):
-    theta(s, a) += lr * (N(s, a) - pi(a|s) * N(s)) / T       for every legal (s, a)
+for every episode (length T, return G, N(s, a) = times a was taken in s, N(s) = visits):
+    theta(s, a) += lr * G * (N(s, a) - pi(a|s) * N(s)) / T    for every legal (s, a)
     stop the run once the update changes pi by less than stop_delta (sum over the table)
 
 The tutorial's loop writes `theta + eta + delta`, a typo for `theta + eta * delta` (its
-own formula above the code); this is the formula. Legal actions come from the env's
-masks as states are visited; an env without masks makes every action legal.
+own formula above the code); this is the formula. The tutorial has no G: its maze pays
+1 at the goal and every episode ends there, so G = 1 always. Elsewhere (FrozenLake, an
+episode cut by the time limit) an episode that earned nothing must teach nothing, or
+the rule learns to repeat whatever it did: the update is weighted by the return, and an
+episode with G = 0 changes neither theta nor the convergence measure. Legal actions
+come from the env's masks as states are visited; without masks every action is legal.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class TabularPG:
         # each env's running episode: state-action counts and length
         self.counts = np.zeros((num_envs, num_states, num_actions), dtype=np.int64)
         self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.returns = np.zeros(num_envs)
         self.policy_change = math.inf  # of the latest update
         self.count = Counters()
         self._ended: np.ndarray | None = None  # envs whose episode ended at the last step
@@ -69,28 +74,34 @@ class TabularPG:
         envs = np.arange(len(step.obs))
         self.counts[envs, np.asarray(step.obs, dtype=np.int64), step.actions] += 1
         self.lengths += 1
+        self.returns += step.rewards
         self.count.observed(step.terminated, step.truncated)
         self._ended = step.terminated | step.truncated
 
     def update(self) -> Metrics:
-        """Each finished episode's update, in env order."""
+        """Each finished episode's update, in env order (none for an episode that
+        earned nothing)."""
         if self._ended is None or not self._ended.any():
             return {}
         changes = [self._learn_from_episode(int(index)) for index in np.flatnonzero(self._ended)]
         self._ended = None
-        return {"train/policy_change": changes[-1]}
+        learnt = [change for change in changes if change is not None]
+        return {"train/policy_change": learnt[-1]} if learnt else {}
 
-    def _learn_from_episode(self, env_index: int) -> float:
-        counts = self.counts[env_index]
-        before = self.policy()
-        visits = counts.sum(axis=1, keepdims=True)
-        step = (counts - before * visits) / self.lengths[env_index]
-        self.theta += self.config.lr * np.where(self.legal, step, 0.0)
-        self.policy_change = float(np.abs(self.policy() - before).sum())
+    def _learn_from_episode(self, env_index: int) -> float | None:
+        counts, earned = self.counts[env_index], self.returns[env_index]
+        change = None
+        if earned != 0:
+            before = self.policy()
+            visits = counts.sum(axis=1, keepdims=True)
+            step = earned * (counts - before * visits) / self.lengths[env_index]
+            self.theta += self.config.lr * np.where(self.legal, step, 0.0)
+            change = self.policy_change = float(np.abs(self.policy() - before).sum())
+            self.count.updates += 1
         counts[:] = 0
         self.lengths[env_index] = 0
-        self.count.updates += 1
-        return self.policy_change
+        self.returns[env_index] = 0.0
+        return change
 
     @property
     def converged(self) -> bool:
@@ -110,6 +121,7 @@ class TabularPG:
             "legal": torch.from_numpy(self.legal.copy()),
             "episode_counts": torch.from_numpy(self.counts.copy()),
             "episode_lengths": torch.from_numpy(self.lengths.copy()),
+            "episode_returns": torch.from_numpy(self.returns.copy()),
             "policy_change": self.policy_change,
             "rng": generator_state(self.rng),
             "counters": self.counters,
@@ -120,6 +132,13 @@ class TabularPG:
         self.legal = state["legal"].numpy().copy()
         self.counts = state["episode_counts"].numpy().copy()
         self.lengths = state["episode_lengths"].numpy().copy()
+        # from before returns weighted the update: each running episode's is lost (0)
+        returns = state.get("episode_returns")
+        self.returns = (
+            np.zeros_like(self.lengths, dtype=np.float64)
+            if returns is None
+            else (returns.numpy().copy())
+        )
         self.policy_change = state["policy_change"]
         restore_generator_state(self.rng, state["rng"])
         self.count.load_state_dict(state["counters"])
