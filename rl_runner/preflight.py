@@ -57,6 +57,8 @@ from rl_runner.rundir import (
     RunLock,
     check_writable,
     claim_run_dir,
+    holds_run,
+    missing_config_advice,
     periodic_checkpoints,
     read_jsonl,
     read_summary,
@@ -462,6 +464,8 @@ def prepare_resume(resume_value: str, overrides: list[str], show_config: bool) -
     if not run_dir.is_dir():
         raise ConfigError(f"resume: {run_dir} is not a directory")
     if not (run_dir / SAVED_CONFIG).is_file():
+        if holds_run(run_dir):
+            raise ConfigError(f"resume: {missing_config_advice(run_dir)}")
         raise ConfigError(f"resume: {run_dir} is not a run directory (no {SAVED_CONFIG})")
     saved, saved_settings = load_saved_config(run_dir)
     check_groups_read(saved_settings.algo.name, _override_keys(overrides))

@@ -84,6 +84,15 @@ def holds_run(path: Path) -> bool:
     return (path / SAVED_CONFIG).exists() or has_training_output(path)
 
 
+def missing_config_advice(run_dir: Path) -> str:
+    """Where to go from a run whose saved config was deleted (its checkpoints cannot
+    rebuild the settings)."""
+    return (
+        f"{run_dir} holds a run whose saved config {SAVED_CONFIG} is missing; restore that "
+        f"file to continue it with {resume_command(run_dir)}, or move the directory away"
+    )
+
+
 def resume_command(run_dir: Path) -> str:
     """The command that continues `run_dir`, quoted for a POSIX shell."""
     return f"rl-run resume={shlex.quote(str(run_dir))}"
@@ -428,6 +437,8 @@ def _check_claimed(claim: ClaimedDir, option: str, sweep: bool) -> None:
         raise ConfigError(
             f"{option}: {directory} is not empty; a sweep writes its jobs into a new directory"
         )
+    if holds_run(directory) and not (directory / SAVED_CONFIG).exists():
+        raise ConfigError(f"{option}: {missing_config_advice(directory)}")
     if holds_run(directory):
         raise ConfigError(
             f"{option}: {directory} already holds a run; continue it with "

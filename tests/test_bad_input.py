@@ -75,6 +75,10 @@ def malformed_log_row(run: Path) -> None:
     (run / "metrics.jsonl").write_text("".join(lines))
 
 
+def saved_config_deleted(run: Path) -> None:
+    (run / ".hydra" / "config.yaml").unlink()
+
+
 def only_the_saved_config(run: Path) -> None:
     """What a kill while the run was being built leaves."""
     for entry in run.iterdir():
@@ -204,6 +208,16 @@ CASES: dict[str, Case] = {
     "run dir holding other runs": Case(["hydra.run.dir={root}"], "holds other runs"),
     "run dir holding only a saved config": Case(
         ["hydra.run.dir={run}"], "already holds a run", only_the_saved_config
+    ),
+    "run dir holding a run whose saved config was deleted": Case(
+        ["hydra.run.dir={run}"],
+        "saved config .hydra/config.yaml is missing; restore that file",
+        saved_config_deleted,
+    ),
+    "resume of a run whose saved config was deleted": Case(
+        ["resume={run}"],
+        "saved config .hydra/config.yaml is missing; restore that file",
+        saved_config_deleted,
     ),
     "run dir inside a run": Case(["hydra.run.dir={run}/tensorboard"], "inside the run directory"),
     "unquoted special characters": Case(["hydra.run.dir=~/x"], "cannot parse"),
