@@ -45,7 +45,7 @@ from rl_runner.config.settings import (
     validate,
 )
 from rl_runner.config.store import JOB_SUBDIR, job_dirname
-from rl_runner.errors import ConfigError, RunnerError
+from rl_runner.errors import ConfigError, RunLocked, RunnerError
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
     EVALUATIONS_FILE,
@@ -364,6 +364,10 @@ def _check_continued_sweep(
         if job_dir is None or not (job_dir / SAVED_CONFIG).is_file():
             continue
         context = f"resume=auto: sweep job {' '.join(job)} would continue {job_dir}"
+        try:  # before any job runs: a sweep that stops at a busy job has written nothing
+            RunLock(job_dir).check_free()
+        except RunLocked as error:
+            raise RunLocked(f"{context}: {error}") from error
         saved, saved_settings = load_saved_config(job_dir)
         changes = _differences(saved, job_config)
         moved = [c for c in changes if {c.split("=")[0], c.split(".")[0]} & swept]

@@ -271,15 +271,7 @@ class RunLock:
                 raise ConfigError(
                     f"{self.path.parent} is not writable ({io_reason(error)})"
                 ) from error
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-                os.close(fd)
-                raise RunLocked(
-                    f"{self.path.parent} is in use by another rl-run (pid {holder}); "
-                    "wait for it to finish or stop it first"
-                ) from None
+            self._lock_or_raise(fd)
             # A holder that was releasing may have unlinked the file we opened: retry then.
             if self._same_file(fd):
                 break
@@ -292,6 +284,26 @@ class RunLock:
             self.release()
             raise StorageError(f"cannot write {self.path}: {io_reason(error)}") from error
         return self
+
+    def _lock_or_raise(self, fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLocked(
+                f"{self.path.parent} is in use by another rl-run (pid {holder}); "
+                "wait for it to finish or stop it first"
+            ) from None
+
+    def check_free(self) -> None:
+        """Raise RunLocked where another process holds the lock; change nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no lock file: no holder
+        self._lock_or_raise(fd)
+        os.close(fd)  # closing drops the lock just taken
 
     def _same_file(self, fd: int) -> bool:
         try:

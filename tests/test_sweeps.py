@@ -164,6 +164,31 @@ def test_a_continued_sweep_reads_step_counts_as_papers_write_them(tmp_path: Path
     assert ok(rl_run(*command, cwd=tmp_path)).stderr.count("already has") == 2
 
 
+def test_a_continued_sweep_with_a_job_in_use_elsewhere_runs_no_job(tmp_path: Path):
+    """Every job's lock is checked before any job runs: exit 2 means nothing written."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "algo=q_learning", "env=maze", "eval.every=100", "seed=0,1"]
+    ok(rl_run(*args, "trainer.total_steps=600", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path))
+    busy = sweep_dir / "1_seed=1"
+    holder = start_rl_run(f"resume={busy}", "trainer.total_steps=100000000", cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not (busy / ".rl-run.lock").exists():
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        before = tree_digest(sweep_dir / "0_seed=0")
+        command = [*args, "trainer.total_steps=1200", f"hydra.sweep.dir={sweep_dir}"]
+        result = rl_run(*command, "resume=auto", cwd=tmp_path)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert f"would continue {busy}" in lines[0]
+        assert f"in use by another rl-run (pid {holder.pid})" in lines[0]
+        assert tree_digest(sweep_dir / "0_seed=0") == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate(timeout=60)
+
+
 def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
     result = rl_run("-m", *SHORT, "seed=0,1", "resume=auto", cwd=tmp_path)
     assert result.returncode == 2 and "resume=auto: give the sweep's directory" in result.stderr
