@@ -149,11 +149,17 @@ def _rewrite_sweep_index(sweep_dir: Path, change: Callable[[dict[str, dict]], No
     index = sweep_dir / SWEEP_INDEX
     with open(sweep_dir / _SWEEP_INDEX_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        lines = index.read_text().splitlines() if index.is_file() else []
-        rows = {entry["job"]: entry for entry in map(json.loads, filter(None, lines))}
+        rows = read_sweep_index(sweep_dir)
         change(rows)
         with atomic_file(index, "the sweep index ") as temporary:
             temporary.write_text("".join(json.dumps(entry) + "\n" for entry in rows.values()))
+
+
+def read_sweep_index(sweep_dir: Path) -> dict[str, dict[str, Any]]:
+    """The sweep's index, job by job (empty before its first job)."""
+    index = sweep_dir / SWEEP_INDEX
+    lines = index.read_text().splitlines() if index.is_file() else []
+    return {entry["job"]: entry for entry in map(json.loads, filter(None, lines))}
 
 
 def update_sweep_index(sweep_dir: Path, job: str, row: dict[str, Any]) -> None:

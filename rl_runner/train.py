@@ -65,6 +65,7 @@ from rl_runner.rundir import (
     mark_running_jobs_interrupted,
     periodic_checkpoints,
     read_summary,
+    read_sweep_index,
     resume_command,
     update_sweep_index,
     write_json_atomic,
@@ -116,29 +117,32 @@ def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
 
 def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     """A job fails on its own: its error goes to its summary.json and train.log, and
-    the sweep goes on (`cli` reports the failed jobs at the end)."""
+    the sweep goes on (`cli` reports the failed jobs at the end).
+
+    The job's outcome goes to the sweep's index (sweep.jsonl, under its lock) whichever
+    process runs it (joblib's, Ray's, SLURM's): the driver reads it there."""
     sweep_dir = Path(HydraConfig.get().sweep.dir).absolute()
+    overrides = list(HydraConfig.get().overrides.task)
     if sweep_dir not in run_dir.absolute().parents:  # checked up front; kept as a guard
-        _UNRECORDED_FAILURES.append(f"{run_dir}: outside the sweep directory {sweep_dir}")
+        _index_refusal(sweep_dir, overrides, f"{run_dir} is outside the sweep directory")
         return None
     lock = RunLock(run_dir).acquire()
     continuing = cfg.get("resume") == AUTO and (run_dir / SAVED_CONFIG).is_file()
     if holds_run(run_dir) and not continuing:  # a subdir that names one dir for two jobs
         lock.release()
-        # Not recorded in that dir's summary.json: it belongs to the job that ran there.
-        _UNRECORDED_FAILURES.append(f"{run_dir}: hydra.sweep.subdir gives two jobs this dir")
-        log.error("job failed: %s", _UNRECORDED_FAILURES[-1])
+        # Not in that dir's own row or summary.json: they belong to the job that ran there.
+        _index_refusal(sweep_dir, overrides, f"hydra.sweep.subdir gives {run_dir} to two jobs")
         return None
     job = str(run_dir.absolute().relative_to(sweep_dir))
-    overrides = list(HydraConfig.get().overrides.task)
     update_sweep_index(sweep_dir, job, {"overrides": overrides, "status": "running"})
+    refusal: str | None = None
     try:
         if continuing:  # this job's own earlier run: resume, restart or leave it
             try:
                 plan = auto_resume_plan(run_dir.absolute(), cfg)
-            except ConfigError as refused:  # the run there stays as it is, unmarked
-                _UNRECORDED_FAILURES.append(f"{run_dir}: {one_line(refused)}")
-                log.error("job refused: %s", _UNRECORDED_FAILURES[-1])
+            except ConfigError as refused:  # the run there stays as it is
+                refusal = one_line(refused)
+                log.error("job refused: %s: %s", run_dir, refusal)
                 return math.nan
             return _resume(plan)
         return _fresh_run(cfg, run_dir)
@@ -153,17 +157,33 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         return math.nan  # a sweeper (Optuna) records a failed trial and goes on
     finally:
         lock.release()
-        _index_job(sweep_dir, job, overrides, run_dir, cfg)
+        _index_job(sweep_dir, job, overrides, run_dir, cfg, refusal)
 
 
-# Jobs refused where their own summary.json cannot say so (this process's jobs).
-_UNRECORDED_FAILURES: list[str] = []
+def _index_refusal(sweep_dir: Path, overrides: list[str], reason: str) -> None:
+    """A job refused without a directory of its own: its row is keyed by its number."""
+    log.error("job refused: %s", reason)
+    job = f"job {HydraConfig.get().job.num}"
+    update_sweep_index(
+        sweep_dir, job, {"overrides": overrides, "status": "refused", "error": reason}
+    )
 
 
 def _index_job(
-    sweep_dir: Path, job: str, overrides: list[str], run_dir: Path, cfg: DictConfig
+    sweep_dir: Path,
+    job: str,
+    overrides: list[str],
+    run_dir: Path,
+    cfg: DictConfig,
+    refusal: str | None = None,
 ) -> None:
-    """The job's row in the sweep's index, from its summary.json."""
+    """The job's row in the sweep's index, from its summary.json (or its refusal: the
+    run there keeps its own summary)."""
+    if refusal is not None:
+        update_sweep_index(
+            sweep_dir, job, {"overrides": overrides, "status": "refused", "error": refusal}
+        )
+        return
     summary = read_summary(run_dir / SUMMARY_FILE) or {"status": "failed"}
     chosen = OmegaConf.select(cfg, "sweep.objective", default="final")
     kind = str(getattr(chosen, "value", chosen))  # the schema's enum, or its text
@@ -339,18 +359,17 @@ def _run_hydra(hydra_arguments: list[str]) -> None:
     main()
 
 
-def _sweep_failures(sweep_dir: Path) -> list[str]:
-    failures = list(_UNRECORDED_FAILURES)
-    for summary_path in sorted(sweep_dir.rglob(SUMMARY_FILE)):
-        summary = read_summary(summary_path) or {}
-        if summary.get("status") in ("failed", "diverged"):
-            failures.append(f"{summary_path.parent}: {summary.get('error', summary['status'])}")
-    return failures
-
-
 def _finish_sweep(sweep_dir: Path) -> None:
-    failures = _sweep_failures(sweep_dir)
-    jobs = sum(1 for _ in sweep_dir.rglob(str(SAVED_CONFIG))) + len(_UNRECORDED_FAILURES)
+    """Exit 1 where any job failed, diverged or was refused, as its row in the sweep's
+    index says (each job wrote its own, in whatever process it ran)."""
+    rows = read_sweep_index(sweep_dir)
+    failures = [
+        f"{sweep_dir / job if not job.startswith('job ') else job}: "
+        f"{row.get('error', row['status'])}"
+        for job, row in sorted(rows.items())
+        if row.get("status") in ("failed", "diverged", "refused")
+    ]
+    jobs = len(rows)
     if failures:
         for failure in failures:
             print(f"rl-run: failed job {failure}", file=sys.stderr)

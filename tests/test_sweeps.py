@@ -189,6 +189,35 @@ def test_a_continued_sweep_with_a_job_in_use_elsewhere_runs_no_job(tmp_path: Pat
         holder.communicate(timeout=60)
 
 
+def test_a_job_refused_in_a_joblib_worker_fails_the_sweep_and_its_row_says_why(
+    tmp_path: Path,
+):
+    """The refusal happens in the worker process; the driver reads it from the index."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", "algo=q_learning", "env=maze", "eval.every=100", "seed=0,1"]
+    ok(rl_run(*args, "trainer.total_steps=600", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path))
+    damaged = sweep_dir / "1_seed=1" / "metrics.jsonl"
+    lines = damaged.read_text().splitlines(keepends=True)
+    damaged.write_text("".join([*lines[:2], "garbage{\n", *lines[3:]]))
+    before = tree_digest(sweep_dir / "1_seed=1")
+    result = rl_run(
+        *args,
+        "trainer.total_steps=800",
+        f"hydra.sweep.dir={sweep_dir}",
+        "resume=auto",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "rl-run: 1 of 2 sweep jobs failed" in result.stderr
+    assert f"failed job {sweep_dir / '1_seed=1'}: resume: {damaged}: line 3" in result.stderr
+    rows = index_rows(sweep_dir)
+    assert rows["0_seed=0"]["status"] == "completed" and rows["0_seed=0"]["env_steps"] == 800
+    assert rows["1_seed=1"]["status"] == "refused" and "line 3" in rows["1_seed=1"]["error"]
+    assert tree_digest(sweep_dir / "1_seed=1") == before  # the refused run stays as it was
+
+
 def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
     result = rl_run("-m", *SHORT, "seed=0,1", "resume=auto", cwd=tmp_path)
     assert result.returncode == 2 and "resume=auto: give the sweep's directory" in result.stderr
