@@ -86,6 +86,23 @@ def test_every_algorithm_renders_on_its_small_env(tmp_path: Path, algo: str):
         assert image.n_frames == length + 1
 
 
+@pytest.mark.parametrize("checkpoint", ["best", "latest"])
+def test_a_normalised_run_of_several_envs_renders_with_its_statistics(
+    tmp_path: Path, checkpoint: str
+):
+    """rl-render plays one env: the per-env running returns of the reward normaliser
+    (training state, like the rollout) are not its to load; the statistics are."""
+    run_dir = tmp_path / "run"
+    args = ["algo=ppo", "env=pendulum", *quick("ppo"), "trainer.total_steps=512"]
+    args += ["algo.normalize_observations=true", "algo.normalize_rewards=true"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    result = ok(rl_render(str(run_dir), "--checkpoint", checkpoint, cwd=tmp_path))
+    [(total, _, _)] = played(result)
+    if checkpoint == "best":  # the same policy and statistics as its evaluation
+        best = max(read_jsonl(run_dir / "evaluations.jsonl"), key=lambda r: r["eval/return_mean"])
+        assert total == pytest.approx(best["returns"][0], abs=0.005)
+
+
 def test_a_pixel_dqn_run_renders_its_screen(tmp_path: Path):
     run_dir = tmp_path / "run"
     args = ["+experiment=dqn_pixels_tutorial", "trainer.total_steps=150", "buffer.batch_size=8"]

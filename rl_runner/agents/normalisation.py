@@ -80,8 +80,14 @@ class RewardNormaliser:
     def state_dict(self) -> dict[str, Any]:
         return {**self.statistics.state_dict(), "returns": torch.from_numpy(self.returns.copy())}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], with_returns: bool = True) -> None:
+        """`with_returns=False`: the statistics only, each env's return starting at 0
+        (the returns belong to the training envs' episodes in progress, as the rollout
+        does: rl-render's one env, or a resume without the rollout, starts afresh)."""
         self.statistics.load_state_dict(state)
+        if not with_returns:
+            self.returns[:] = 0.0
+            return
         returns = state["returns"].numpy()
         if returns.shape != self.returns.shape:
             raise ValueError(f"reward normaliser of {len(returns)} envs, not {len(self.returns)}")

@@ -339,7 +339,9 @@ class OnPolicyAgent:
         if self.obs_normaliser is not None:
             self.obs_normaliser.statistics.load_state_dict(state["observation_normaliser"])
         if self.reward_normaliser is not None:
-            self.reward_normaliser.load_state_dict(state["reward_normaliser"])
+            self.reward_normaliser.load_state_dict(
+                state["reward_normaliser"], with_returns=REPLAY_KEY in state
+            )
         if REPLAY_KEY in state:
             self.rollout.load_state_dict(state[REPLAY_KEY])
         else:
