@@ -29,6 +29,7 @@ from rl_runner.config.compose import (
     as_int_override,
     compose_config,
     hydra_quote,
+    is_int_node,
     is_integral_float,
     one_line,
     parse_command_line,
@@ -41,7 +42,6 @@ from rl_runner.config.settings import (
     Settings,
     check_groups_read,
     flat_config,
-    is_int_field,
     validate,
 )
 from rl_runner.config.store import JOB_SUBDIR, job_dirname
@@ -142,13 +142,13 @@ def _integral_floats_as_ints(overrides: list[str]) -> list[str]:
         for text, o in zip(overrides, parsed, strict=True)
         if not (is_integral_float(o) or o.is_sweep_override())
     ]
-    try:
-        settings = validate(_task_config(compose_config(others)))
+    try:  # the schema's types only: the other settings may fit the new value alone
+        composed = compose_config(others)
     except (RunnerError, HydraException, OmegaConfBaseException):
         return overrides  # the real composition reports what is wrong
     return [
         as_int_override(o)
-        if is_integral_float(o) and is_int_field(settings, o.key_or_group)
+        if is_integral_float(o) and is_int_node(composed, o.key_or_group)
         else text
         for text, o in zip(overrides, parsed, strict=True)
     ]

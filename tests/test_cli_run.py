@@ -142,6 +142,10 @@ def test_step_counts_accept_the_way_papers_write_them(tmp_path: Path):
     job = ok(rl_run("trainer.total_steps=1e6", "eval.every=2.5e4", "--cfg", "job", cwd=tmp_path))
     assert "total_steps: 1000000" in job.stdout and "every: 25000" in job.stdout
     assert "lr: 0.001" in ok(rl_run("algo.lr=1e-3", "--cfg", "job", cwd=tmp_path)).stdout
+    # settings that fit only the new total: the schema's types decide, not a validation
+    # against the preset's total
+    long = ["algo=ppo", "env=pendulum", "algo.n_steps=32768", "trainer.total_steps=1e6"]
+    assert "total_steps: 1000000" in ok(rl_run(*long, "--cfg", "job", cwd=tmp_path)).stdout
 
 
 def test_a_failing_sweep_job_fails_alone(tmp_path: Path):

@@ -17,7 +17,7 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, IntegerNode
 from omegaconf.errors import OmegaConfBaseException
 
 from rl_runner.config.settings import Settings, validate
@@ -111,6 +111,16 @@ def integral_value(override: Override) -> int:
     value = override.value()
     assert isinstance(value, float)  # callers check is_integral_float first
     return int(value)
+
+
+def is_int_node(config: DictConfig, key: str) -> bool:
+    """Whether the composed (schema-typed) config holds an int field at `key`."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False
+        node = node._get_node(part)
+    return isinstance(node, IntegerNode)
 
 
 def as_int_override(override: Override) -> str:
