@@ -152,6 +152,10 @@ CASES: dict[str, Case] = {
         ["algo=td3", "env=gym", "env.id=fake_envs:MisdeclaredObservations-v0"],
         "first reset returned an observation of shape (3,), not the observation space's (2,)",
     ),
+    "a minibatch that does not divide the rollout": Case(
+        ["algo=ppo", "env=cartpole", "algo.batch_size=7"],
+        "algo.batch_size: 7 does not divide a rollout of 256",
+    ),
     "env state a checkpoint cannot hold": Case(
         ["algo=td3", "env=gym", "env.id=fake_envs:UncapturableState-v0"], "recent"
     ),

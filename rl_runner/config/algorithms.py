@@ -457,6 +457,14 @@ def check_rollout(settings: Settings) -> None:
             f"{batch_size} is larger than a rollout (algo.n_steps {algo.n_steps} x "
             f"env.num_envs {num_envs} = {rollout})",
         )
+        divisors = [size for size in range(batch_size, 0, -1) if rollout % size == 0]
+        require(
+            rollout % batch_size == 0,
+            "algo.batch_size",
+            f"{batch_size} does not divide a rollout of {rollout} (algo.n_steps x "
+            f"env.num_envs): each epoch would end on a minibatch of {rollout % batch_size}; "
+            f"{divisors[0]} does",
+        )
         require(
             batch_size > 1 or not algo.normalize_advantage,
             "algo.batch_size",
