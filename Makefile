@@ -24,11 +24,15 @@ setup: $(INSTALLED)
 run: $(INSTALLED)  ## train DQN on CartPole-v1 with the default preset
 	$(BIN)/rl-run algo=dqn env=cartpole
 
+# One pytest worker per core (the tests are mostly rl-run subprocesses of one thread);
+# tests that share a service (a Ray head) are grouped onto one worker.
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadgroup
+
 test: $(INSTALLED)  ## the whole suite, learning checks included
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(INSTALLED)  ## skip the long learning checks
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check rl_runner tests benchmarks

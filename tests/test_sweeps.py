@@ -329,6 +329,7 @@ def ray_head(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.mark.xdist_group("ray")  # one Ray head at a time (make test runs 2 workers)
 def test_a_sweep_runs_on_an_existing_ray_cluster(ray_head: str, tmp_path: Path):
     """The driver runs in one directory and the cluster's workers in another: the jobs
     still write into the sweep directory the driver claimed."""
@@ -348,6 +349,7 @@ def test_a_sweep_runs_on_an_existing_ray_cluster(ray_head: str, tmp_path: Path):
         assert job.split("_")[1] in row["overrides"]  # seed=N
 
 
+@pytest.mark.xdist_group("ray")  # one Ray head at a time (make test runs 2 workers)
 def test_a_cluster_that_asks_for_a_token_says_so(ray_head: str, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     args = ["-m", *SHORT, "seed=0,1", "hydra/launcher=ray"]
