@@ -215,7 +215,10 @@ def test_a_job_refused_in_a_joblib_worker_fails_the_sweep_and_its_row_says_why(
     rows = index_rows(sweep_dir)
     assert rows["0_seed=0"]["status"] == "completed" and rows["0_seed=0"]["env_steps"] == 800
     assert rows["1_seed=1"]["status"] == "refused" and "line 3" in rows["1_seed=1"]["error"]
-    assert tree_digest(sweep_dir / "1_seed=1") == before  # the refused run stays as it was
+    after = tree_digest(sweep_dir / "1_seed=1")
+    # the refused run stays as it was; its train.log gains the refusal
+    assert {**after, "train.log": None} == {**before, "train.log": None}
+    assert "job refused" in (sweep_dir / "1_seed=1" / "train.log").read_text()
 
 
 def test_resume_auto_for_a_sweep_needs_its_directory(tmp_path: Path):
