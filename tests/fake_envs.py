@@ -89,6 +89,31 @@ class MisdeclaredObservations(_Walk):
         return np.array([self.position, 0.0, 1.0], dtype=np.float32)
 
 
+class NoisySpace(_Walk):
+    """Observations with noise sampled from a space of its own (a Dict of two Boxes, each
+    subspace with its own generator), seeded with the env."""
+
+    def __init__(self) -> None:
+        box = gym.spaces.Box(-0.1, 0.1, (1,), np.float32)
+        self.noise = gym.spaces.Dict({"position": box, "velocity": box})
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        if seed is not None:
+            self.noise.seed(seed)
+        return super().reset(seed=seed, options=options)
+
+    def _obs(self) -> np.ndarray:
+        noise = self.noise.sample()
+        return super()._obs() + np.concatenate([noise["position"], noise["velocity"]])
+
+
+class InnerEnvAttribute(_Walk):
+    """Keeps an inner env in an attribute (not a wrapper's `env`)."""
+
+    def __init__(self) -> None:
+        self.simulator = gym.make("CartPole-v1", disable_env_checker=True)
+
+
 class NonFiniteOutput(_Walk):
     """From step `after` on, `value` (nan, inf) as the reward or in the observation."""
 
@@ -142,6 +167,8 @@ class Endless(NonFiniteRewardChain):
 
 
 gym.register("Endless-v0", entry_point=Endless)
+gym.register("NoisySpace-v0", entry_point=NoisySpace, max_episode_steps=20)
+gym.register("InnerEnvAttribute-v0", entry_point=InnerEnvAttribute, max_episode_steps=20)
 gym.register("NonFiniteOutput-v0", entry_point=NonFiniteOutput, max_episode_steps=20)
 gym.register("NonFiniteRewardChain-v0", entry_point=NonFiniteRewardChain, max_episode_steps=20)
 gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions, max_episode_steps=20)

@@ -159,6 +159,10 @@ CASES: dict[str, Case] = {
     "env state a checkpoint cannot hold": Case(
         ["algo=td3", "env=gym", "env.id=fake_envs:UncapturableState-v0"], "recent"
     ),
+    "an inner env held in an attribute": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:InnerEnvAttribute-v0"],
+        "cannot checkpoint InnerEnvAttribute.simulator",
+    ),
     "env state in a stateful callable": Case(
         ["algo=td3", "env=gym", "env.id=fake_envs:StatefulCallable-v0"], "tick"
     ),

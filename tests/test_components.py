@@ -98,6 +98,7 @@ def test_schema_value_checks_name_the_field():
 # (FrozenLake's map), numpy text scalars (Blackjack), MuJoCo physics whose rewards read
 # quantities the last step derived (Ant's torso position).
 SNAPSHOT_ENVS = ["CartPole-v1", "MountainCar-v0", "FrozenLake-v1", "Blackjack-v1", "Ant-v5"]
+SNAPSHOT_ENVS += ["fake_envs:NoisySpace-v0"]  # noise from a seeded space of its own
 
 
 @pytest.mark.parametrize("env_id", SNAPSHOT_ENVS)

@@ -5,21 +5,26 @@ layer, each attribute by what it holds:
 
 - plain data (numbers, strings, None, numpy arrays and scalars, and tuples, lists and
   dicts of these): copied;
-- numpy generators, including the action and observation spaces': their state;
+- numpy generators, including those of every space the layer holds (the action and
+  observation spaces, and any other a custom env samples noise from, with the
+  subspaces of Dict and Tuple spaces): their state;
 - MuJoCo's `MjData` (the physics): MuJoCo's own full integration state (time, qpos,
   qvel, act, warm-start, controls, applied forces, ...), through `mj_getState`, and
   the quantities the last step derived from it (body positions, contact forces, ...);
 - things that never change while an env runs (its spec, a MuJoCo model, a renderer,
-  spaces, functions and methods, Gymnasium's records of constructor arguments): nothing.
+  spaces' definitions, functions and methods, Gymnasium's records of constructor
+  arguments): nothing.
 
-Anything else is state this module cannot capture, and a resume that skipped it
-would silently differ from the run it continues: `env_state` refuses it, naming the
-env and the attribute.
+Anything else (an inner env held in an attribute other than a wrapper's `env`
+included: its state would need a chain of its own) is state this module cannot
+capture, and a resume that skipped it would silently differ from the run it continues:
+`env_state` refuses it, naming the env and the attribute.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 from typing import Any
 
@@ -116,7 +121,7 @@ def _is_static(name: str, value: Any) -> bool:
     Gymnasium's records of constructor arguments."""
     return (
         _type_key(value) in _STATIC_TYPES
-        or isinstance(value, (gym.Space, gym.Env, types.ModuleType, type, *_FUNCTION_TYPES))
+        or isinstance(value, (gym.Space, types.ModuleType, type, *_FUNCTION_TYPES))
         or name in _CONSTRUCTION_RECORDS
     )
 
@@ -188,16 +193,42 @@ def _restore_value(layer: Any, kind: str, stored: Any, current: Any) -> Any:
     return _restore_data(kind, stored)
 
 
+def _subspaces(space: gym.Space, path: str) -> list[tuple[str, gym.Space]]:
+    """(path, space) for the space and, in Dict and Tuple spaces, every subspace."""
+    found = [(path, space)]
+    children = getattr(space, "spaces", None)
+    items = children.items() if isinstance(children, dict) else enumerate(children or ())
+    for key, child in items:
+        if isinstance(child, gym.Space):
+            found += _subspaces(child, f"{path}.{key}")
+    return found
+
+
 def _space_generators(layer: Any) -> dict[str, Any]:
-    """The spaces' generators, those that exist: a space nobody has sampled or seeded
-    (one a wrapper has replaced) has none yet, and asking for `np_random` would create
-    one from fresh OS entropy, different in every process."""
+    """The generators of every space the layer holds, those that exist: a space nobody
+    has sampled or seeded (one a wrapper has replaced) has none yet, and asking for
+    `np_random` would create one from fresh OS entropy, different in every process."""
+    held = dict(vars(layer))
+    for name in ("action_space", "observation_space"):  # a custom env's class attributes
+        static = inspect.getattr_static(layer, name, None)  # (a wrapper's are properties)
+        if name not in held and isinstance(static, gym.Space):
+            held[name] = static
     spaces = {}
-    for name in ("action_space", "observation_space"):
-        space = vars(layer).get(name)
-        if isinstance(space, gym.Space) and space._np_random is not None:
-            spaces[name] = space._np_random.bit_generator.state
+    for name, value in held.items():
+        if isinstance(value, gym.Space):
+            for path, space in _subspaces(value, name):
+                if space._np_random is not None:
+                    spaces[path] = space._np_random.bit_generator.state
     return spaces
+
+
+def _space_at(layer: Any, path: str) -> gym.Space:
+    name, *keys = path.split(".")
+    space = getattr(layer, name)
+    for key in keys:
+        children = space.spaces  # type: ignore[attr-defined]
+        space = children[key] if isinstance(children, dict) else children[int(key)]
+    return space
 
 
 def env_state(env: gym.Env) -> list[dict[str, Any]]:
@@ -223,5 +254,5 @@ def restore_env_state(env: gym.Env, state: list[dict[str, Any]]) -> None:
         for name, (kind, stored) in layer_state["attributes"].items():
             value = _restore_value(layer, kind, stored, getattr(layer, name, None))
             setattr(layer, name, value)
-        for name, generator_state in layer_state["spaces"].items():
-            getattr(layer, name).np_random.bit_generator.state = generator_state
+        for path, generator_state in layer_state["spaces"].items():
+            _space_at(layer, path).np_random.bit_generator.state = generator_state
