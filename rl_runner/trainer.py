@@ -99,6 +99,7 @@ class Trainer:
         self.best_eval_step: int | None = None
         # a stop signal cut this step's evaluation short: the resume runs it first
         self.evaluation_pending = False
+        self.last_log_step: int | None = None  # so a resume that only finishes logs once
         self.wall_seconds_before = 0.0
         # each quantity's value at its latest update, repeated in each log row
         self._latest_metrics: Metrics = {}
@@ -106,7 +107,6 @@ class Trainer:
         # Not saved: rebuilt from the above.
         self._resumed = False
         self._stop_signal: int | None = None
-        self._last_log_step: int | None = None
 
     # -- the loop -------------------------------------------------------------
     def run(self, on_logs_ready: Callable[[], None] | None = None) -> dict[str, Any]:
@@ -289,7 +289,7 @@ class Trainer:
         """The end of a run: a last evaluation and checkpoint unless this step had them."""
         if self.last_eval_step != self.env_steps and self._evaluate() is None:
             return  # a stop signal cut the last evaluation short: the resume finishes
-        if self._last_log_step != self.env_steps:
+        if self.last_log_step != self.env_steps:
             self._log_training(None)
         if self.checkpointer.latest() != self._checkpoint_path():
             self._checkpoint(started)
@@ -307,7 +307,7 @@ class Trainer:
         if steps_per_second is not None:
             metrics["time/sps"] = steps_per_second
         values = self.logger.log(metrics, self.env_steps)
-        self._last_log_step = self.env_steps
+        self.last_log_step = self.env_steps
         self._check_finite(values)
 
     def _check_finite(self, values: Mapping[str, torch.Tensor | float]) -> None:
@@ -403,6 +403,7 @@ class Trainer:
                 "best_eval": self.best_eval,
                 "best_eval_step": self.best_eval_step,
                 "evaluation_pending": self.evaluation_pending,
+                "last_log_step": self.last_log_step,
                 "wall_seconds": self.wall_seconds_before + wall_seconds_this_session,
                 # the first log row after a resume repeats them, as a straight run would
                 "latest_metrics": {
@@ -428,6 +429,7 @@ class Trainer:
         self.best_eval = loop["best_eval"]
         self.best_eval_step = loop["best_eval_step"]
         self.evaluation_pending = loop.get("evaluation_pending", False)
+        self.last_log_step = loop.get("last_log_step")
         self.wall_seconds_before = loop["wall_seconds"]
         self._latest_metrics = dict(loop.get("latest_metrics", {}))
         self._best = state.get("best")

@@ -173,6 +173,7 @@ def test_a_stop_signal_during_an_evaluation_stops_it_and_the_resume_runs_it(
         f"eval.every={every}",
         "eval.max_episode_steps=100000000",
         "checkpoint.every=250",
+        "trainer.log_every=250",  # a row at the cut step: the resume must not repeat it
         f"hydra.run.dir={run_dir}",
         cwd=tmp_path,
     )
@@ -189,6 +190,10 @@ def test_a_stop_signal_during_an_evaluation_stops_it_and_the_resume_runs_it(
     assert all(row["eval/length_mean"] == 50 for row in rows)
     assert not final_state(run_dir, total)["loop"]["evaluation_pending"]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    steps = [
+        row["step"] for row in read_jsonl(run_dir / "metrics.jsonl") if "train/episodes" in row
+    ]
+    assert steps == sorted(set(steps))  # each training row once
 
 
 @pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
