@@ -132,13 +132,9 @@ class TabularPG:
         self.legal = state["legal"].numpy().copy()
         self.counts = state["episode_counts"].numpy().copy()
         self.lengths = state["episode_lengths"].numpy().copy()
-        # from before returns weighted the update: each running episode's is lost (0)
-        returns = state.get("episode_returns")
-        self.returns = (
-            np.zeros_like(self.lengths, dtype=np.float64)
-            if returns is None
-            else (returns.numpy().copy())
-        )
+        # a checkpoint from before returns weighted the update: running returns restart at 0
+        returns = state.get("episode_returns", torch.zeros(len(self.lengths), dtype=torch.float64))
+        self.returns = returns.numpy().copy()
         self.policy_change = state["policy_change"]
         restore_generator_state(self.rng, state["rng"])
         self.count.load_state_dict(state["counters"])
