@@ -53,6 +53,7 @@ from rl_runner.rundir import (
     SAVED_CONFIG,
     SUMMARY_FILE,
     SWEEP_INDEX,
+    SWEEP_STOPPING,
     ClaimedDir,
     RunLock,
     check_writable,
@@ -90,6 +91,8 @@ class Launch:
     introspection: bool = False  # --help, --cfg, --info, --shell-completion
 
     def release(self, failed: bool) -> None:
+        if self.sweep_dir is not None:  # a stopping driver's word to its jobs ends with it
+            (self.sweep_dir / SWEEP_STOPPING).unlink(missing_ok=True)
         if self.claim is not None:
             self.claim.release(abandon=failed)
         if self.resume_lock is not None:

@@ -38,6 +38,7 @@ LOCK_FILE = ".rl-run.lock"
 RUN_ID_FILE = ".rl-run-id"  # the run's identity, which each of its checkpoints carries
 SWEEP_INDEX = "sweep.jsonl"  # one row per job of a sweep, kept current as jobs run
 _SWEEP_INDEX_LOCK = ".sweep-index.lock"
+SWEEP_STOPPING = ".sweep-stopping"  # a stopping sweep's driver says: no job starts
 # Files whose presence means a run has started writing here.
 RUN_MARKERS = (SUMMARY_FILE, CHECKPOINT_DIR, METRICS_FILE, EVALUATIONS_FILE, TENSORBOARD_DIR)
 _PERIODIC = re.compile(r"^step_(\d+)\.pt$")

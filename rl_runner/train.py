@@ -52,9 +52,11 @@ from rl_runner.rundir import (
     CHECKPOINT_DIR,
     HYDRA_DIR,
     LOG_FILE,
+    METRICS_FILE,
     RESUME_HISTORY,
     SAVED_CONFIG,
     SUMMARY_FILE,
+    SWEEP_STOPPING,
     RunLock,
     atomic_file,
     checkpoint_step,
@@ -64,13 +66,19 @@ from rl_runner.rundir import (
     holds_run,
     mark_running_jobs_interrupted,
     periodic_checkpoints,
+    read_jsonl,
     read_summary,
     read_sweep_index,
     resume_command,
     update_sweep_index,
     write_json_atomic,
 )
-from rl_runner.stopping import install_startup_handlers, pending_signal
+from rl_runner.stopping import (
+    install_startup_handlers,
+    install_sweep_driver_handlers,
+    job_process,
+    pending_signal,
+)
 
 if TYPE_CHECKING:
     from rl_runner.trainer import Trainer
@@ -123,6 +131,9 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
     process runs it (joblib's, Ray's, SLURM's): the driver reads it there."""
     sweep_dir = Path(HydraConfig.get().sweep.dir).absolute()
     overrides = list(HydraConfig.get().overrides.task)
+    if (sweep_dir / SWEEP_STOPPING).exists():  # dispatched while the driver stops
+        log.info("not started: the sweep is stopping")
+        return None
     if sweep_dir not in run_dir.absolute().parents:  # checked up front; kept as a guard
         _index_refusal(sweep_dir, overrides, f"{run_dir} is outside the sweep directory")
         return None
@@ -134,8 +145,13 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         _index_refusal(sweep_dir, overrides, f"hydra.sweep.subdir gives {run_dir} to two jobs")
         return None
     job = str(run_dir.absolute().relative_to(sweep_dir))
-    update_sweep_index(sweep_dir, job, {"overrides": overrides, "status": "running"})
+    running: dict[str, Any] = {"overrides": overrides, "status": "running"}
+    if threading.current_thread() is threading.main_thread():
+        install_startup_handlers()  # before the row tells the driver where to signal
+        running.update(job_process())
+    update_sweep_index(sweep_dir, job, running)
     refusal: str | None = None
+    unsummarised = "failed"  # the row of a job that ends without a summary.json
     try:
         if continuing:  # this job's own earlier run: resume, restart or leave it
             try:
@@ -148,6 +164,9 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         return _fresh_run(cfg, run_dir)
     except RunInterrupted as stop:
         exit_for(stop)  # Ctrl-C stops the whole sweep (SystemExit passes through Hydra)
+    except KeyboardInterrupt:  # stopped while it was being set up
+        unsummarised = "interrupted"
+        raise
     except Exception as error:
         if isinstance(error, RunnerError):
             log.error("job failed: %s", one_line(error))
@@ -157,7 +176,7 @@ def _sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
         return math.nan  # a sweeper (Optuna) records a failed trial and goes on
     finally:
         lock.release()
-        _index_job(sweep_dir, job, overrides, run_dir, cfg, refusal)
+        _index_job(sweep_dir, job, overrides, run_dir, cfg, refusal, unsummarised)
 
 
 def _index_refusal(sweep_dir: Path, overrides: list[str], reason: str) -> None:
@@ -175,16 +194,17 @@ def _index_job(
     overrides: list[str],
     run_dir: Path,
     cfg: DictConfig,
-    refusal: str | None = None,
+    refusal: str | None,
+    unsummarised: str,
 ) -> None:
     """The job's row in the sweep's index, from its summary.json (or its refusal: the
-    run there keeps its own summary)."""
+    run there keeps its own summary; or, without a summary, the `unsummarised` status)."""
     if refusal is not None:
         update_sweep_index(
             sweep_dir, job, {"overrides": overrides, "status": "refused", "error": refusal}
         )
         return
-    summary = read_summary(run_dir / SUMMARY_FILE) or {"status": "failed"}
+    summary = read_summary(run_dir / SUMMARY_FILE) or {"status": unsummarised}
     chosen = OmegaConf.select(cfg, "sweep.objective", default="final")
     kind = str(getattr(chosen, "value", chosen))  # the schema's enum, or its text
     row = {
@@ -263,9 +283,9 @@ def _resume(plan: ResumePlan) -> float | None:
     *older, newest = [None, *periodic_checkpoints(run_dir / CHECKPOINT_DIR)]
     if newest is None:
         log.warning(
-            "%s stopped before its first checkpoint; nothing was lost: "
-            "starting it again from its saved config",
+            "%s stopped before its first checkpoint (%s): starting it again from its saved config",
             run_dir,
+            _unsaved_steps(run_dir),
         )
         discard_outputs(run_dir)
         trainer = build_trainer(plan.settings, run_dir, checkpoint=None)
@@ -301,6 +321,17 @@ def _resume(plan: ResumePlan) -> float | None:
         plan.settings.run.sweep.objective.value,
         on_logs_ready=lambda: _record_resume(plan, step),
     )
+
+
+def _unsaved_steps(run_dir: Path) -> str:
+    """What a start again from step 0 loses, as the run's own log says (the logs run
+    ahead of the checkpoints)."""
+    try:
+        logged = read_jsonl(run_dir / METRICS_FILE)
+    except ValueError:  # a damaged log: it goes with the rest
+        return "its log could not be read"
+    steps = int(logged[-1]["step"]) if logged else 0
+    return f"the {steps} env steps it logged are lost" if steps else "no env step was logged"
 
 
 def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:
@@ -483,6 +514,9 @@ def cli() -> None:
     failed = True
     try:
         launch = prepare_launch(arguments)
+        if launch.sweep_dir is not None:
+            (launch.sweep_dir / SWEEP_STOPPING).unlink(missing_ok=True)  # a killed driver's
+            install_sweep_driver_handlers(launch.sweep_dir)
         run_launch(launch)
         failed = False
         if launch.sweep_dir is not None:

@@ -36,7 +36,7 @@ from rl_runner.rundir import (
     write_run_id,
 )
 from rl_runner.seeding import global_rng_state, restore_global_rng_state
-from rl_runner.stopping import raise_if_stopped_during_startup
+from rl_runner.stopping import SWEEP_STOP_SIGNAL, raise_if_stopped_during_startup, stop_name
 
 log = logging.getLogger("rl_runner")
 
@@ -192,9 +192,8 @@ class Trainer:
             self.logger.close()
         if self._stop_signal is not None:
             self._write_summary(started, "interrupted")
-            name = signal.Signals(self._stop_signal).name
             message = (
-                f"{name} at step {self.env_steps}: checkpoint saved; "
+                f"{stop_name(self._stop_signal)} at step {self.env_steps}: checkpoint saved; "
                 f"continue with: {resume_command(self.run_dir)}"
             )
             log.warning("%s", message, extra=FILE_ONLY)
@@ -483,20 +482,21 @@ class Trainer:
     # -- stopping cleanly ---------------------------------------------------------
     @contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
-        """SIGINT/SIGTERM finish the current step, then checkpoint and stop.
-        A second SIGINT interrupts at once."""
+        """SIGINT/SIGTERM (or a sweep driver's stop) finish the current step, then
+        checkpoint and stop. A second SIGINT interrupts at once; the driver's stop, which
+        follows a Ctrl-C that reached this process too, never does."""
         if threading.current_thread() is not threading.main_thread():
             yield  # signal handlers can only be installed from the main thread
             return
 
         def request_stop(signum: int, _frame: object) -> None:
-            if self._stop_signal is not None and signum == signal.SIGINT:
+            if self._stop_signal is None:
+                self._stop_signal = signum
+            elif signum == signal.SIGINT:
                 raise KeyboardInterrupt
-            self._stop_signal = signum
 
-        previous = {
-            sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        stop_signals = (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL)
+        previous = {sig: signal.signal(sig, request_stop) for sig in stop_signals}
         try:
             yield
         finally:

@@ -9,6 +9,8 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,8 +60,10 @@ def rl_run(
     )
 
 
-def start_rl_run(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    """`rl-run` in the background, for signals and concurrency."""
+def start_rl_run(*args: str, cwd: Path, own_group: bool = False) -> subprocess.Popen[str]:
+    """`rl-run` in the background, for signals and concurrency; `own_group` gives it
+    and its workers a process group of their own, as a terminal's foreground job has
+    (a Ctrl-C there is a SIGINT to the group)."""
     return subprocess.Popen(
         [RL_RUN, *args],
         cwd=cwd,
@@ -68,7 +72,20 @@ def start_rl_run(*args: str, cwd: Path) -> subprocess.Popen[str]:
         text=True,
         env=run_env(),
         stdin=subprocess.DEVNULL,
+        start_new_session=own_group,
     )
+
+
+def wait_until(
+    condition: Callable[[], bool], process: subprocess.Popen[str], timeout: float
+) -> bool:
+    """False where the process ended, or the time ran out, before the condition held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, ok, read_jsonl, rl_run, start_rl_run, tree_digest
+from conftest import FAST, ok, read_jsonl, rl_run, start_rl_run, tree_digest, wait_until
 from test_cli_run import scalars
 from test_plot import RL_PLOT
 from test_resume import assert_same_run
@@ -53,15 +53,6 @@ def assert_logs_match(straight: Path, other: Path) -> None:
     assert left == right  # TensorBoard: no step twice, none missing
 
 
-def wait_for(condition, process: subprocess.Popen[str], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None or time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
-
-
 def writing_a_checkpoint(run_dir: Path) -> bool:
     return (
         any((run_dir / "checkpoints").glob(".*.tmp"))
@@ -88,13 +79,13 @@ def test_sigkill_at_random_moments_then_resume_is_exact(tmp_path: Path, straight
     for moment in plan:
         process = start_segment(run_dir, tmp_path)
         if moment == "before-first-checkpoint":
-            hit = wait_for(lambda: (run_dir / ".hydra" / "config.yaml").exists(), process, 120)
+            hit = wait_until(lambda: (run_dir / ".hydra" / "config.yaml").exists(), process, 120)
             assert hit and not list(run_dir.glob("checkpoints/step_*.pt"))
         elif moment == "random":
-            wait_for(lambda: (run_dir / "metrics.jsonl").exists(), process, 120)
+            wait_until(lambda: (run_dir / "metrics.jsonl").exists(), process, 120)
             time.sleep(rng.uniform(0.0, 2.0))
         else:
-            wait_for(lambda: writing_a_checkpoint(run_dir), process, 120)
+            wait_until(lambda: writing_a_checkpoint(run_dir), process, 120)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1

@@ -10,9 +10,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, RL_RUN, ok, read_jsonl, rl_run, run_env, start_rl_run, tree_digest
+from conftest import (
+    FAST,
+    RL_RUN,
+    ok,
+    read_jsonl,
+    rl_run,
+    run_env,
+    start_rl_run,
+    tree_digest,
+    wait_until,
+)
 from test_cli_run import scalars
 
+from rl_runner import rundir
 from rl_runner.config.compose import hydra_quote
 
 ARGS = [*FAST, "eval.every=1000", "checkpoint.every=1000", "trainer.log_every=250"]
@@ -245,6 +256,22 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path: Path):
     assert "stopped before its first checkpoint" in result.stdout
     ok(rl_run(*ARGS, "trainer.total_steps=2000", f"hydra.run.dir={straight}", cwd=tmp_path))
     assert_same_run(straight, killed, 2000)
+
+
+def test_a_restart_from_step_0_says_how_many_logged_steps_it_loses(tmp_path: Path):
+    killed = tmp_path / "killed"
+    args = [*FAST, "eval.every=100000", "checkpoint.every=100000", "trainer.log_every=250"]
+    process = start_rl_run(
+        *args, "trainer.total_steps=100000", f"hydra.run.dir={killed}", cwd=tmp_path
+    )
+    metrics = killed / "metrics.jsonl"
+    logged = lambda: metrics.exists() and len(read_jsonl(metrics)) >= 2  # noqa: E731
+    assert wait_until(logged, process, 120), process.communicate()
+    process.kill()
+    process.wait()
+    last_logged = rundir.read_jsonl(metrics)[-1]["step"]  # a kill may tear the last line
+    result = ok(rl_run(f"resume={killed}", "trainer.total_steps=500", cwd=tmp_path))
+    assert f"the {last_logged} env steps it logged are lost" in result.stdout
 
 
 def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path, finished_run: Path):

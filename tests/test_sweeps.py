@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FAST, ok, rl_run, start_rl_run, tree_digest
+from conftest import FAST, ok, rl_run, start_rl_run, tree_digest, wait_until
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
-from test_faults import wait_for
 from test_resume import assert_same_run
 
 from rl_runner.config.store import job_dirname
@@ -107,7 +106,7 @@ def test_a_requeued_command_with_resume_auto_finishes_the_run_exactly(tmp_path: 
             ready = lambda: (run_dir / ".hydra" / "config.yaml").exists()  # noqa: E731
         else:
             ready = lambda: len(list(run_dir.glob("checkpoints/step_*.pt"))) >= 2  # noqa: E731
-        assert wait_for(ready, process, 120), process.communicate()
+        assert wait_until(ready, process, 120), process.communicate()
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=120)
     ok(rl_run(*command, cwd=tmp_path))
@@ -137,7 +136,7 @@ def test_a_requeued_sweep_skips_finished_jobs_and_resumes_the_interrupted_ones(t
     started = sweep_dir / jobs[2] / ".hydra" / "config.yaml"
     for preempted_when in (mid_run.exists, started.exists):
         process = start_rl_run(*command, cwd=tmp_path)
-        assert wait_for(preempted_when, process, 120), process.communicate()
+        assert wait_until(preempted_when, process, 120), process.communicate()
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=120)
         if preempted_when == mid_run.exists:
@@ -151,6 +150,47 @@ def test_a_requeued_sweep_skips_finished_jobs_and_resumes_the_interrupted_ones(t
         assert_same_run(straight / job, sweep_dir / job, 3000)
     assert {row["status"] for row in index_rows(sweep_dir).values()} == {"completed"}
     assert sorted(index_rows(sweep_dir)) == jobs
+
+
+@pytest.mark.parametrize(
+    ("stop", "status"),
+    [("ctrl-c", 130), ("sigterm to the driver", 143)],  # a terminal's; `timeout`'s, docker's
+)
+def test_a_stopped_joblib_sweep_checkpoints_every_running_job_and_starts_no_other(
+    tmp_path: Path, stop: str, status: int
+):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *FAST, "seed=0,1,2", "checkpoint.every=500", "eval.every=100000"]
+    args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}"]
+    process = start_rl_run(*args, "trainer.total_steps=100000", cwd=tmp_path, own_group=True)
+    running = [sweep_dir / f"{seed}_seed={seed}" for seed in (0, 1)]
+    mid_run = lambda: all(list(job.glob("checkpoints/step_*.pt")) for job in running)  # noqa: E731
+    try:
+        assert wait_until(mid_run, process, 120), process.communicate()
+        if stop == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == status, stderr
+    assert "waiting for 2 running job(s) to save a checkpoint" in stderr
+    rows = index_rows(sweep_dir)
+    assert sorted(rows) == ["0_seed=0", "1_seed=1"]  # the third job never started
+    assert not (sweep_dir / "2_seed=2").exists()
+    stopped_at = {}
+    for job in running:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "interrupted" == rows[job.name]["status"]
+        stopped_at[job] = job / "checkpoints" / f"step_{summary['env_steps']:010d}.pt"
+        assert stopped_at[job].exists() and not list(job.glob("checkpoints/.*.tmp"))
+    if stop == "ctrl-c":  # the same command again goes on from where each job stopped
+        ok(rl_run(*args, "trainer.total_steps=3000", "resume=auto", cwd=tmp_path))
+        for job, checkpoint in stopped_at.items():
+            assert f"resuming {job} from {checkpoint.name}" in (job / "train.log").read_text()
+        assert {row["status"] for row in index_rows(sweep_dir).values()} == {"completed"}
 
 
 def test_a_continued_sweep_reads_step_counts_as_papers_write_them(tmp_path: Path):
