@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from rl_runner.checkpoint import Checkpointer, holds_replay
 from rl_runner.config.settings import GROUPS, Settings, flat_config
 from rl_runner.envs.batch import EnvBatch, VectorEnv
 from rl_runner.envs.factory import env_factory, make_env
-from rl_runner.envs.snapshot import env_state
+from rl_runner.envs.snapshot import env_state, skipped_state
 from rl_runner.envs.spaces import check_spaces, observation_mismatch
 from rl_runner.envs.workers import SubprocessEnvBatch
 from rl_runner.errors import ConfigError
@@ -61,9 +62,21 @@ def check_buildable(settings: Settings) -> None:
         check_spaces(settings, env.observation_space, env.action_space)
         _check_memory(settings, env.observation_space, env.action_space)
         _try_one_step(settings, env)
-        env_state(env)  # raises for state a checkpoint could not capture
+        _check_snapshot(settings, env)
     finally:
         env.close()
+
+
+def _check_snapshot(settings: Settings, env: gym.Env) -> None:
+    """Refuse state a checkpoint could not capture, or (checkpoint.exact=false) say
+    once, before the run, what its checkpoints will lack."""
+    skipped = skipped_state([env_state(env, exact=settings.run.checkpoint.exact)])
+    if skipped:
+        print(
+            f"rl-run: checkpoint.exact=false: checkpoints of {settings.env.id} will lack "
+            f"{', '.join(skipped)}; a resume is not the exact continuation",
+            file=sys.stderr,
+        )
 
 
 def _try_one_step(settings: Settings, env: gym.Env) -> None:
@@ -138,7 +151,7 @@ def make_training_envs(settings: Settings) -> VectorEnv:
     env = settings.env
     factory = env_factory(env.id, env.kwargs, env.max_episode_steps)
     adapter = SubprocessEnvBatch if env.vectorization_mode == "async" else EnvBatch
-    return adapter(factory, env.num_envs, settings.run.seed)
+    return adapter(factory, env.num_envs, settings.run.seed, settings.run.checkpoint.exact)
 
 
 def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] | None) -> Trainer:
@@ -212,6 +225,13 @@ def _restore(trainer: Trainer, checkpoint: dict[str, Any], settings: Settings) -
         if len(detail) > 240:
             detail = detail[:240] + "..."
         raise ConfigError(f"resume: the checkpoint does not fit this config ({detail})") from err
+    skipped = skipped_state(checkpoint["envs"])
+    if skipped:
+        log.warning(
+            "resume: the checkpoint lacks the envs' %s (checkpoint.exact=false), so training "
+            "is not the exact continuation of the run",
+            ", ".join(skipped),
+        )
     if not holds_replay(checkpoint):
         memory = algorithm(settings.algo.name).memory
         if memory is not None:

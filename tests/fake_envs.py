@@ -4,6 +4,7 @@ before the colon, which registers them)."""
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from typing import Any
 
@@ -71,6 +72,19 @@ class LateUncapturableState(_Walk):
         if self.steps > 30:
             self.recent: deque[float] = deque(maxlen=4)
         return super().step(action)
+
+
+class PythonRandomNoise(_Walk):
+    """Noise from Python's `random.Random`, as many users' envs have: its state is not
+    one the snapshot knows, so only checkpoint.exact=false trains it."""
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        if seed is not None:
+            self.noise = random.Random(seed)
+        return super().reset(seed=seed, options=options)
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.position, self.noise.uniform(-0.1, 0.1)], dtype=np.float32)
 
 
 class MultiDiscreteActions(_Walk):
@@ -175,4 +189,5 @@ gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions, max_ep
 gym.register("UnboundedActions-v0", entry_point=UnboundedActions, max_episode_steps=20)
 gym.register("StatefulCallable-v0", entry_point=StatefulCallable, max_episode_steps=20)
 gym.register("LateUncapturableState-v0", entry_point=LateUncapturableState, max_episode_steps=20)
+gym.register("PythonRandomNoise-v0", entry_point=PythonRandomNoise, max_episode_steps=20)
 gym.register("UncapturableState-v0", entry_point=UncapturableState, max_episode_steps=20)

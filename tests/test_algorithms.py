@@ -227,6 +227,28 @@ def test_learning_rates_changed_on_resume_reach_the_optimisers(tmp_path: Path):
     assert rates == {"actor_optimizer": 0.001, "critic_optimizer": 0.002, "alpha_optimizer": 0.003}
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_checkpoint_exact_false_trains_an_env_the_snapshot_cannot_hold(tmp_path: Path, mode: str):
+    """Refused by default; with the opt-out, it trains, its checkpoints list what they
+    lack, and its resume says it is not the exact continuation."""
+    run_dir = tmp_path / "run"
+    args = ["algo=td3", "env=gym", "env.id=fake_envs:PythonRandomNoise-v0", *QUICK]
+    args += [f"env.vectorization_mode={mode}"]
+    refused = rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert refused.returncode == 2 and "PythonRandomNoise.noise (random.Random)" in refused.stderr
+    assert "checkpoint.exact=false" in refused.stderr and not run_dir.exists()
+    inexact = [*args, "checkpoint.exact=false", f"hydra.run.dir={run_dir}"]
+    result = ok(rl_run(*inexact, "trainer.total_steps=1000", cwd=tmp_path))
+    assert "checkpoints of fake_envs:PythonRandomNoise-v0 will lack PythonRandomNoise.noise" in (
+        result.stderr
+    )
+    state = torch.load(run_dir / "checkpoints" / "step_0000001000.pt", weights_only=False)
+    assert state["envs"][0][-1]["skipped"] == ["PythonRandomNoise.noise (random.Random)"]
+    resumed = ok(rl_run(f"resume={run_dir}", "trainer.total_steps=1500", cwd=tmp_path))
+    assert "is not the exact continuation" in resumed.stdout
+    assert json.loads((run_dir / "summary.json").read_text())["env_steps"] == 1500
+
+
 def test_env_state_that_appears_mid_run_fails_the_run_with_one_line(tmp_path: Path):
     """Made after the pre-flight's step: found at the first checkpoint past it."""
     run_dir = tmp_path / "run"

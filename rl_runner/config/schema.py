@@ -190,6 +190,9 @@ class CheckpointConfig:
     # the replay memory in the newest periodic checkpoint (older ones and best.pt never
     # hold it); false saves disk, and a resume then refills an empty memory (not exact)
     replay: bool = True
+    # false trains an env whose state the snapshot cannot capture (a random.Random, a
+    # plain object): its checkpoints hold what they can, and a resume says it is not exact
+    exact: bool = True
 
     def __post_init__(self) -> None:
         require(self.every >= 1, "checkpoint.every", "must be >= 1")

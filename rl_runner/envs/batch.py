@@ -4,7 +4,9 @@ The env protocol every adapter follows (this in-process batch, the subprocess wo
 of `workers.py`): `single_observation_space`, `single_action_space`, `num_envs`,
 `reset()`, `step(actions) -> BatchStep`, `state_dict()` / `load_state_dict()` (a list
 of per-env snapshots, the same in every adapter, so a run may change its
-vectorisation mode on resume) and `close()`.
+vectorisation mode on resume) and `close()`. An adapter made with `exact=False`
+(`checkpoint.exact=false`) snapshots what it can and lists the rest in the snapshot
+(`snapshot.skipped_state`), as one that cannot snapshot its envs at all would.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from rl_runner.envs.factory import EnvFactory
-from rl_runner.envs.snapshot import env_state, restore_env_state
+from rl_runner.envs.snapshot import env_state, restore_env_state, skipped_state
 
 
 class BatchStep(NamedTuple):
@@ -128,9 +130,10 @@ class EnvBatch:
     seed + index; later resets continue its own generator.
     """
 
-    def __init__(self, factory: EnvFactory, num_envs: int, seed: int) -> None:
+    def __init__(self, factory: EnvFactory, num_envs: int, seed: int, exact: bool = True) -> None:
         self.envs = [factory() for _ in range(num_envs)]
         self.seed = seed
+        self.exact = exact
         self.single_observation_space: gym.Space = self.envs[0].observation_space
         self.single_action_space: gym.Space = self.envs[0].action_space
 
@@ -171,10 +174,12 @@ class EnvBatch:
         )
 
     def state_dict(self) -> list[Any]:
-        return [env_state(env) for env in self.envs]
+        return [env_state(env, self.exact) for env in self.envs]
 
     def load_state_dict(self, state: list[Any]) -> None:
         check_snapshot_count(state, len(self.envs))
+        if skipped_state(state):
+            self.reset()  # what the snapshot lacks takes the values a reset gives it
         for env, env_snapshot in zip(self.envs, state, strict=True):
             restore_env_state(env, env_snapshot)
 

@@ -18,7 +18,9 @@ layer, each attribute by what it holds:
 Anything else (an inner env held in an attribute other than a wrapper's `env`
 included: its state would need a chain of its own) is state this module cannot
 capture, and a resume that skipped it would silently differ from the run it continues:
-`env_state` refuses it, naming the env and the attribute.
+`env_state` refuses it, naming the env and the attribute. Only where the user asked for
+it (`checkpoint.exact=false`) does it skip that state instead, and the snapshot lists
+what it skipped, so that a resume can say it is not the exact continuation.
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def _is_static(name: str, value: Any) -> bool:
 
 
 def _capture_value(layer: Any, name: str, value: Any) -> tuple[str, Any] | None:
-    """(kind, stored) for state, None for what never changes; raises for the rest."""
+    """(kind, stored) for state, None for what never changes; raises
+    `UnsupportedEnvState` for the rest."""
     data = _data(value)
     if data is not None:
         return data
@@ -138,10 +141,14 @@ def _capture_value(layer: Any, name: str, value: Any) -> tuple[str, Any] | None:
     if _is_static(name, value):
         return None
     raise UnsupportedEnvState(
-        f"env.id={_env_id(layer)}: cannot checkpoint {type(layer).__name__}.{name} "
-        f"({type(value).__module__}.{type(value).__name__}); exact resume would lose it, "
-        "so this env cannot be trained with checkpoints"
+        f"env.id={_env_id(layer)}: cannot checkpoint {_described(layer, name, value)}; "
+        "exact resume would lose it, so this env cannot be trained with checkpoints "
+        "(checkpoint.exact=false trains it, and its resumes are not exact)"
     )
+
+
+def _described(layer: Any, name: str, value: Any) -> str:
+    return f"{type(layer).__name__}.{name} ({type(value).__module__}.{type(value).__name__})"
 
 
 def _env_id(layer: Any) -> str:
@@ -231,19 +238,33 @@ def _space_at(layer: Any, path: str) -> gym.Space:
     return space
 
 
-def env_state(env: gym.Env) -> list[dict[str, Any]]:
-    """One dict per wrapper layer, outermost first."""
+def env_state(env: gym.Env, exact: bool = True) -> list[dict[str, Any]]:
+    """One dict per wrapper layer, outermost first. Not `exact`: what cannot be
+    captured is skipped, and listed under the layer's "skipped"."""
     state = []
     for layer in _layers(env):
-        captured = {}
+        captured, skipped = {}, []
         for name, value in vars(layer).items():
             if name == "env":
                 continue  # the next layer, walked on its own
-            entry = _capture_value(layer, name, value)
+            try:
+                entry = _capture_value(layer, name, value)
+            except UnsupportedEnvState:
+                if exact:
+                    raise
+                skipped.append(_described(layer, name, value))
+                continue
             if entry is not None:
                 captured[name] = entry
-        state.append({"attributes": captured, "spaces": _space_generators(layer)})
+        layer_state = {"attributes": captured, "spaces": _space_generators(layer)}
+        state.append({**layer_state, "skipped": skipped} if skipped else layer_state)
     return state
+
+
+def skipped_state(snapshots: list[list[dict[str, Any]]]) -> list[str]:
+    """What the snapshots of a batch of envs left out (`checkpoint.exact=false`), each
+    attribute once."""
+    return sorted({name for env in snapshots for layer in env for name in layer.get("skipped", [])})
 
 
 def restore_env_state(env: gym.Env, state: list[dict[str, Any]]) -> None:

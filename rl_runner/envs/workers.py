@@ -33,7 +33,7 @@ from rl_runner.envs.batch import (
     seeded_reset,
 )
 from rl_runner.envs.factory import EnvFactory
-from rl_runner.envs.snapshot import env_state, restore_env_state
+from rl_runner.envs.snapshot import env_state, restore_env_state, skipped_state
 
 _PR_SET_PDEATHSIG = 1
 CLOSE_TIMEOUT_SECONDS = 5.0
@@ -59,7 +59,7 @@ def _serve(env: gym.Env, command: str, argument: Any) -> Any:
     if command == "reset":
         return seeded_reset(env, argument)
     if command == "state":
-        return env_state(env)
+        return env_state(env, exact=argument)
     if command == "restore":
         restore_env_state(env, argument)
         return None
@@ -93,8 +93,9 @@ class SubprocessEnvBatch:
     """`num_envs` copies of one environment, each in its own worker process; env k is
     seeded with seed + k through its first reset, as in `EnvBatch`."""
 
-    def __init__(self, factory: EnvFactory, num_envs: int, seed: int) -> None:
+    def __init__(self, factory: EnvFactory, num_envs: int, seed: int, exact: bool = True) -> None:
         self.seed = seed
+        self.exact = exact
         # fork: a worker starts in milliseconds, without importing torch and Gymnasium again
         context = multiprocessing.get_context("fork")
         self._connections: list[Connection] = []
@@ -150,10 +151,12 @@ class SubprocessEnvBatch:
         return batch_step(self._call("step", list(actions)))
 
     def state_dict(self) -> list[Any]:
-        return self._call("state", [None] * self.num_envs)
+        return self._call("state", [self.exact] * self.num_envs)
 
     def load_state_dict(self, state: list[Any]) -> None:
         check_snapshot_count(state, self.num_envs)
+        if skipped_state(state):
+            self.reset()  # what the snapshot lacks takes the values a reset gives it
         self._call("restore", state)
 
     def close(self) -> None:
