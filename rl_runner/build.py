@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from rl_runner.checkpoint import Checkpointer, holds_replay
 from rl_runner.config.settings import GROUPS, Settings, flat_config
 from rl_runner.envs.batch import EnvBatch, VectorEnv
 from rl_runner.envs.factory import env_factory, make_env
-from rl_runner.envs.snapshot import env_state, skipped_state
+from rl_runner.envs.snapshot import UnsupportedEnvState, env_state, skipped_state
 from rl_runner.envs.spaces import check_spaces, observation_mismatch
 from rl_runner.envs.workers import SubprocessEnvBatch
 from rl_runner.errors import ConfigError
@@ -47,34 +47,66 @@ def configure_torch(threads: int) -> None:
     torch.set_flush_denormal(True)
 
 
-def check_buildable(settings: Settings) -> None:
+@dataclass
+class EnvProbe:
+    """What the checks learn by making an env, resetting and stepping it: the same for
+    every job of a sweep that makes the same env, so a sweep makes each env once."""
+
+    observation_space: gym.Space
+    action_space: gym.Space
+    snapshot_refusal: str | None  # why an exact checkpoint could not hold its state
+    uncapturable: list[str]  # what an inexact one lacks
+    warned: bool = False  # checkpoint.exact=false has said so
+
+
+EnvProbes = dict[tuple[str, str, int | None], EnvProbe]
+
+
+def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None:
     """What only the environment can tell (can it be made, can the algorithm act in
     it, can its state be checkpointed) and the device, checked before a run directory
-    is touched."""
+    is touched. `probes` keeps each env's probe for the next job that makes it."""
     resolve_device(settings.run.device)
     cpus = os.cpu_count() or 1
     if settings.run.threads > cpus:
         raise ConfigError(
             f"threads: {settings.run.threads} is more than this machine's {cpus} CPUs"
         )
+    probes = {} if probes is None else probes
+    key = (settings.env.id, repr(settings.env.kwargs), settings.env.max_episode_steps)
+    if key not in probes:
+        probes[key] = _probe_env(settings)
+    probe = probes[key]
+    check_spaces(settings, probe.observation_space, probe.action_space)
+    _check_memory(settings, probe.observation_space, probe.action_space)
+    _check_snapshot(settings, probe)
+
+
+def _probe_env(settings: Settings) -> EnvProbe:
     env = make_env(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
     try:
-        check_spaces(settings, env.observation_space, env.action_space)
-        _check_memory(settings, env.observation_space, env.action_space)
         _try_one_step(settings, env)
-        _check_snapshot(settings, env)
+        try:
+            env_state(env)
+            refusal = None
+        except UnsupportedEnvState as error:
+            refusal = str(error)
+        uncapturable = skipped_state([env_state(env, exact=False)])
+        return EnvProbe(env.observation_space, env.action_space, refusal, uncapturable)
     finally:
         env.close()
 
 
-def _check_snapshot(settings: Settings, env: gym.Env) -> None:
+def _check_snapshot(settings: Settings, probe: EnvProbe) -> None:
     """Refuse state a checkpoint could not capture, or (checkpoint.exact=false) say
     once, before the run, what its checkpoints will lack."""
-    skipped = skipped_state([env_state(env, exact=settings.run.checkpoint.exact)])
-    if skipped:
+    if settings.run.checkpoint.exact and probe.snapshot_refusal is not None:
+        raise ConfigError(probe.snapshot_refusal)
+    if not settings.run.checkpoint.exact and probe.uncapturable and not probe.warned:
+        probe.warned = True
         print(
             f"rl-run: checkpoint.exact=false: checkpoints of {settings.env.id} will lack "
-            f"{', '.join(skipped)}; a resume is not the exact continuation",
+            f"{', '.join(probe.uncapturable)}; a resume is not the exact continuation",
             file=sys.stderr,
         )
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
@@ -64,6 +64,9 @@ from rl_runner.rundir import (
     read_jsonl,
     read_summary,
 )
+
+if TYPE_CHECKING:  # build imports torch: the checks load it only when they need it
+    from rl_runner.build import EnvProbes
 
 RUN_DIR_KEYS = ("hydra.run.dir", "hydra.output_subdir")
 SWEEP_DIR_KEYS = ("hydra.sweep.dir", "hydra.output_subdir")
@@ -118,15 +121,19 @@ def _override_keys(overrides: list[str]) -> list[str]:
 
 
 def _check_runnable(
-    cfg: DictConfig, context: str = "", overrides: list[str] | None = None
+    cfg: DictConfig,
+    context: str = "",
+    overrides: list[str] | None = None,
+    probes: EnvProbes | None = None,
 ) -> Settings:
+    """`probes`: the envs the sweep's earlier jobs made, made once."""
     from rl_runner.build import check_buildable
 
     try:
         settings = validate(cfg)
         check_groups_read(settings.algo.name, _override_keys(overrides or []))
         with _quiet_warnings():
-            check_buildable(settings)
+            check_buildable(settings, probes)
     except ConfigError as error:
         if context:
             raise ConfigError(f"{context}: {error}") from error
@@ -243,8 +250,9 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
         _check_search(composed.hydra.sweeper, Path(str(composed.hydra.sweep.dir)).expanduser())
     _check_ray_address(composed.hydra.launcher)
     check_sweep_subdir(composed, jobs)
+    probes: EnvProbes = {}
     for job, job_config in zip(jobs, job_configs, strict=True):  # then each job's env
-        _check_runnable(job_config, f"sweep job {' '.join(job)}", job)
+        _check_runnable(job_config, f"sweep job {' '.join(job)}", job, probes)
     explicit = _override_of(parsed, "hydra.sweep.dir")
     sweep_dir = Path(str(composed.hydra.sweep.dir)).expanduser()
     if adopt:

@@ -87,6 +87,14 @@ class PythonRandomNoise(_Walk):
         return np.array([self.position, self.noise.uniform(-0.1, 0.1)], dtype=np.float32)
 
 
+class CountedMakes(_Walk):
+    """Writes a line to `log` each time it is made."""
+
+    def __init__(self, log: str) -> None:
+        with open(log, "a") as file:
+            file.write("made\n")
+
+
 class MultiDiscreteActions(_Walk):
     """Actions no registered algorithm acts in."""
 
@@ -190,4 +198,5 @@ gym.register("UnboundedActions-v0", entry_point=UnboundedActions, max_episode_st
 gym.register("StatefulCallable-v0", entry_point=StatefulCallable, max_episode_steps=20)
 gym.register("LateUncapturableState-v0", entry_point=LateUncapturableState, max_episode_steps=20)
 gym.register("PythonRandomNoise-v0", entry_point=PythonRandomNoise, max_episode_steps=20)
+gym.register("CountedMakes-v0", entry_point=CountedMakes, max_episode_steps=20)
 gym.register("UncapturableState-v0", entry_point=UncapturableState, max_episode_steps=20)

@@ -193,6 +193,23 @@ def test_a_stopped_joblib_sweep_checkpoints_every_running_job_and_starts_no_othe
         assert {row["status"] for row in index_rows(sweep_dir).values()} == {"completed"}
 
 
+def test_the_pre_flight_of_a_sweep_makes_each_distinct_env_once(tmp_path: Path):
+    """Three jobs pass the checks with one env; the fourth asks for a memory no machine
+    has, so the sweep is refused before any job runs."""
+    log = tmp_path / "makes.log"
+    args = [
+        "-m",
+        "algo=td3",
+        "env=gym",
+        "env.id=fake_envs:CountedMakes-v0",
+        f"+env.kwargs.log={log}",
+    ]
+    result = rl_run(*args, "buffer.capacity=1000,10000000000000", "seed=0,1,2", cwd=tmp_path)
+    assert result.returncode == 2 and "buffer.capacity" in result.stderr, result.stderr
+    assert "seed=0" in result.stderr and "buffer.capacity=10000000000000" in result.stderr
+    assert log.read_text().count("made") == 1
+
+
 def test_a_continued_sweep_reads_step_counts_as_papers_write_them(tmp_path: Path):
     args = ["-m", "algo=q_learning", "env=maze", "eval.every=100", "trainer.total_steps=6e2,8e2"]
     command = [*args, f"hydra.sweep.dir={tmp_path / 'sweep'}", "resume=auto"]
