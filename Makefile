@@ -2,16 +2,23 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+BASE_INSTALLED := $(VENV)/.base-installed
 INSTALLED := $(VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.bench-installed
 
 .PHONY: setup run test test-fast lint bench clean
 
-$(INSTALLED): pyproject.toml
+# What the default job needs: the package alone (no launchers, no test tools).
+$(BASE_INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	# The CPU build first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e .
+	touch $@
+
+# Everything the README's commands and the tests use: video, launchers, pytest.
+$(INSTALLED): $(BASE_INSTALLED)
 	$(BIN)/pip install -e '.[test,video,sweep,slurm,ray]'
 	touch $@
 
@@ -21,7 +28,7 @@ $(BENCH_INSTALLED): $(INSTALLED)
 
 setup: $(INSTALLED)
 
-run: $(INSTALLED)  ## train DQN on CartPole-v1 with the default preset
+run: $(BASE_INSTALLED)  ## train DQN on CartPole-v1 with the default preset
 	$(BIN)/rl-run algo=dqn env=cartpole
 
 # One pytest worker per core (the tests are mostly rl-run subprocesses of one thread);
