@@ -378,6 +378,9 @@ CASES: dict[str, Case] = {
     "cnn for a vector algorithm": Case(
         ["algo=td3", "env=pendulum", "network=cnn"], "network=cnn: algo=td3 reads vector"
     ),
+    "cnn for an algorithm whose preset sets MLP keys": Case(
+        ["algo=ppo", "env=cartpole_pixels", "network=cnn"], "network=cnn: algo=ppo reads vector"
+    ),
     "cnn on vector observations": Case(["network=cnn"], "network=cnn needs image observations"),
     "mlp on images": Case(["env=cartpole_pixels"], "images: network=cnn with algo=dqn"),
 }

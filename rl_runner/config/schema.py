@@ -105,6 +105,13 @@ class MLPConfig:
         )
 
 
+def cnn_for_vector_algorithm(algo: str) -> str:
+    """The refusal of network=cnn for an algorithm that reads vector observations."""
+    return (
+        f"network=cnn: algo={algo} reads vector observations (network=mlp); algo=dqn reads images"
+    )
+
+
 @dataclass
 class CNNConfig:
     """A convolutional Q-network for image observations (algo=dqn; seed 004's layout)."""

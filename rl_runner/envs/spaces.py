@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rl_runner.config.schema import CNNConfig
+from rl_runner.config.schema import CNNConfig, cnn_for_vector_algorithm
 from rl_runner.config.settings import Settings
 from rl_runner.errors import ConfigError
 from rl_runner.registry import acting_in, algorithm
@@ -92,10 +92,7 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
     elif entry.image_input:
         image_shape(settings, observation_space)
     else:
-        raise ConfigError(
-            f"network=cnn: algo={name} reads vector observations (network=mlp); "
-            "algo=dqn reads images"
-        )
+        raise ConfigError(cnn_for_vector_algorithm(name))
 
 
 def check_continuous_actions(
