@@ -20,6 +20,7 @@ from rl_runner.config.algorithms import (
     EpsilonSchedule,
     ScheduleUnit,
 )
+from rl_runner.config.compose import compose_settings
 from rl_runner.envs.batch import EnvBatch
 from rl_runner.envs.factory import env_factory
 from rl_runner.envs.snapshot import env_state, restore_env_state
@@ -27,6 +28,7 @@ from rl_runner.errors import CheckpointError, ConfigError
 from rl_runner.evaluator import Evaluator
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
+from rl_runner.registry import ALGORITHMS
 
 CPU = torch.device("cpu")
 
@@ -279,3 +281,24 @@ def test_a_shared_next_observation_is_the_true_successor(num_envs: int):
         for o, n in zip(batch.obs.numpy(), batch.next_obs.numpy(), strict=True):
             assert truth[bytes(o)] == bytes(n)
     assert torch.equal(buffer.sample(8).next_obs, restored.sample(8).next_obs)
+
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (CONFIGS / "algo_env").glob("*.yaml")))
+def test_every_algorithm_env_preset_is_picked_by_its_pair_and_validates(preset: str):
+    """configs/algo_env/<algo>_<env>.yaml applies to `algo=<algo> env=<env>`."""
+    envs = {p.stem for p in (CONFIGS / "env").glob("*.yaml")}
+    [(algo, env)] = [
+        (name, preset[len(name) + 1 :])
+        for name in ALGORITHMS
+        if preset.startswith(name + "_") and preset[len(name) + 1 :] in envs
+    ]
+    settings = compose_settings([f"algo={algo}", f"env={env}"])
+    assert settings.algo.name == algo and settings.env.name == env
+    try:
+        without = compose_settings([f"algo={algo}", f"env={env}", "~algo_env"])
+    except ConfigError:  # the pair needs it (a warm-up longer than the env's run)
+        return
+    assert settings != without  # the preset is what changed them
