@@ -20,11 +20,13 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rl_runner.rundir import SWEEP_STOPPING, read_sweep_index
+# Nothing heavier than the standard library at the top: `rl-run` imports this first of
+# all, so that a Ctrl-C while the rest loads is already its own (see entry.py).
 
 SWEEP_STOP_SIGNAL = signal.SIGUSR1
 _POLL_SECONDS = 0.2
@@ -41,14 +43,39 @@ class StartupInterrupted(KeyboardInterrupt):
 
 
 def _remember_and_stop(signum: int, _frame: object) -> None:
+    """The first stop signal stops the start-up; a second (two Ctrl-C in a row) must not
+    interrupt the clean-up the first set going."""
     global _pending
+    if _pending is not None:
+        return
     _pending = signum
     raise StartupInterrupted(signum)
+
+
+def _remember(signum: int, _frame: object) -> None:
+    global _pending
+    if _pending is None:
+        _pending = signum
+
+
+def remember_stop_signals() -> None:
+    """While modules load: a stop signal is only remembered (an exception raised inside
+    a library's import can leave it half set up)."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL):
+        signal.signal(stop_signal, _remember)
 
 
 def install_startup_handlers() -> None:
     for stop_signal in (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL):
         signal.signal(stop_signal, _remember_and_stop)
+
+
+def ignore_stop_signals() -> None:
+    """The process is ending: a further Ctrl-C must not cut its clean-up short (the
+    release of a claimed run directory) with a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL):
+            signal.signal(stop_signal, signal.SIG_IGN)
 
 
 def pending_signal() -> int | None:
@@ -102,6 +129,8 @@ def stop_running_jobs(sweep_dir: Path, announce: Callable[[int], None]) -> None:
     """No further job starts; each job running in another process on this machine is
     asked to stop, and this returns once none is left running (the job has rewritten
     its row) or alive."""
+    from rl_runner.rundir import SWEEP_STOPPING
+
     (sweep_dir / SWEEP_STOPPING).touch()
     asked: set[int] = set()
     while running := _running_elsewhere(sweep_dir):
@@ -115,6 +144,8 @@ def stop_running_jobs(sweep_dir: Path, announce: Callable[[int], None]) -> None:
 
 def _running_elsewhere(sweep_dir: Path) -> set[int]:
     """The live processes, other than this one, of this machine's running jobs."""
+    from rl_runner.rundir import read_sweep_index
+
     here = job_process()
     pids = {
         row["pid"]

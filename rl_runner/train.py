@@ -74,6 +74,7 @@ from rl_runner.rundir import (
     write_json_atomic,
 )
 from rl_runner.stopping import (
+    ignore_stop_signals,
     install_startup_handlers,
     install_sweep_driver_handlers,
     job_process,
@@ -422,6 +423,7 @@ def run_launch(launch: Launch) -> None:
 
 # -- the console script -----------------------------------------------------------------
 def _exit(message: str, status: int) -> NoReturn:
+    ignore_stop_signals()
     print(message, file=sys.stderr)
     sys.exit(status)
 

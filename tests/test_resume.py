@@ -229,10 +229,13 @@ def test_a_stop_signal_checkpoints_and_the_run_resumes_exactly(tmp_path: Path, s
     assert_same_run(straight, stopped, 20000)
 
 
-def test_ctrl_c_during_start_up_leaves_no_directory(tmp_path: Path):
+@pytest.mark.parametrize("presses", [1, 2])  # two: 0.05 s apart, as an impatient user
+def test_ctrl_c_during_start_up_leaves_no_directory(tmp_path: Path, presses: int):
     process = start_rl_run(*ARGS, cwd=tmp_path)
     wait_for(tmp_path / "outputs", process)  # the run directory is being set up
-    process.send_signal(signal.SIGINT)
+    for press in range(presses):
+        time.sleep(0.05 * press)
+        process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and stderr.count("\n") == 1
