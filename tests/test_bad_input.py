@@ -228,7 +228,10 @@ CASES: dict[str, Case] = {
         saved_config_deleted,
     ),
     "run dir inside a run": Case(["hydra.run.dir={run}/tensorboard"], "inside the run directory"),
-    "unquoted special characters": Case(["hydra.run.dir=~/x"], "cannot parse"),
+    "unquoted special characters": Case(["hydra.run.dir=runs/a)b"], "cannot parse"),
+    "home of a user who does not exist": Case(
+        ["hydra.run.dir=~no-such-rl-run-user/x"], "put a value with spaces or special characters"
+    ),
     "unknown flag": Case(["--bogus"], "--bogus"),
     "flag after the overrides": Case(["seed=1", "-m", "seed=2,3"], "flags such as -m"),
     "invalid config shown with --cfg": Case(["--cfg", "job", "algo.lr=-1"], "algo.lr"),
