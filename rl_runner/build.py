@@ -17,11 +17,12 @@ from rl_runner.checkpoint import Checkpointer, holds_replay
 from rl_runner.config.settings import GROUPS, Settings, flat_config
 from rl_runner.envs.batch import EnvBatch, VectorEnv
 from rl_runner.envs.factory import env_factory, make_env
+from rl_runner.envs.maze import MazeEnv
 from rl_runner.envs.snapshot import env_state
 from rl_runner.envs.spaces import check_spaces, observation_mismatch
 from rl_runner.envs.workers import SubprocessEnvBatch
 from rl_runner.errors import ConfigError
-from rl_runner.evaluator import Evaluator
+from rl_runner.evaluator import Evaluator, env_time_limit
 from rl_runner.registry import algorithm
 from rl_runner.rundir import CHECKPOINT_DIR
 from rl_runner.seeding import seed_global_rngs
@@ -61,9 +62,25 @@ def check_buildable(settings: Settings) -> None:
         check_spaces(settings, env.observation_space, env.action_space)
         _check_memory(settings, env.observation_space, env.action_space)
         _try_one_step(settings, env)
+        _check_maze_goal_in_time(env)
         env_state(env)  # raises for state a checkpoint could not capture
     finally:
         env.close()
+
+
+def _check_maze_goal_in_time(env: gym.Env) -> None:
+    """A maze whose time limit cuts every episode before its shortest path ends: no
+    episode could ever reach the goal, so nothing could be learnt."""
+    maze, limit = env.unwrapped, env_time_limit(env)
+    if not isinstance(maze, MazeEnv) or limit is None:
+        return
+    shortest = maze.shortest_path_length()
+    if limit < shortest:
+        raise ConfigError(
+            f"env.max_episode_steps: {limit} is below the maze's shortest path from start "
+            f"{maze.start} to goal {maze.goal} ({shortest} moves): no episode could reach "
+            f"the goal; set it to {shortest} or more"
+        )
 
 
 def _try_one_step(settings: Settings, env: gym.Env) -> None:

@@ -358,6 +358,23 @@ CASES: dict[str, Case] = {
     "unreachable maze goal": Case(
         ["algo=q_learning", "env=maze", "env.kwargs.walls=[[5,8],[7,8]]"], "cannot be reached"
     ),
+    "maze episodes shorter than its shortest path": Case(
+        ["algo=q_learning", "env=maze", "env.max_episode_steps=5"],
+        "env.max_episode_steps: 5 is below the maze's shortest path from start 0 to goal 8 "
+        "(6 moves)",
+    ),
+    "larger maze than its registered time limit": Case(
+        [
+            "algo=q_learning",
+            "env=maze",
+            "env.kwargs.rows=1",
+            "env.kwargs.cols=120",
+            "env.kwargs.goal=119",
+            "env.kwargs.walls=[]",
+        ],
+        "env.max_episode_steps: 100 is below the maze's shortest path from start 0 to goal 119 "
+        "(119 moves)",
+    ),
     "maze start is its goal": Case(
         ["algo=q_learning", "env=maze", "env.kwargs.start=8"], "start and goal must differ"
     ),
