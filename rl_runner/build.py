@@ -57,7 +57,10 @@ def check_buildable(settings: Settings) -> None:
         raise ConfigError(
             f"threads: {settings.run.threads} is more than this machine's {cpus} CPUs"
         )
-    env = make_env(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
+    env_config = settings.env
+    env = make_env(
+        env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
+    )
     try:
         check_spaces(settings, env.observation_space, env.action_space)
         _check_memory(settings, env.observation_space, env.action_space)
@@ -153,7 +156,7 @@ def _check_memory(
 def make_training_envs(settings: Settings) -> VectorEnv:
     """The training envs, in this process or in worker processes (env.vectorization_mode)."""
     env = settings.env
-    factory = env_factory(env.id, env.kwargs, env.max_episode_steps)
+    factory = env_factory(env.id, env.kwargs, env.max_episode_steps, env.entry_point)
     adapter = SubprocessEnvBatch if env.vectorization_mode == "async" else EnvBatch
     return adapter(factory, env.num_envs, settings.run.seed)
 
@@ -174,8 +177,9 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
     try:
         entry = algorithm(settings.algo.name)
         agent = entry.builder()(settings, envs, device)
+        env_config = settings.env
         make_eval_env = env_factory(
-            settings.env.id, settings.env.kwargs, settings.env.max_episode_steps
+            env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
         )
         evaluator = Evaluator(
             make_eval_env, run.eval.episodes, settings.eval_seed, run.eval.max_episode_steps

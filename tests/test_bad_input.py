@@ -207,6 +207,40 @@ CASES: dict[str, Case] = {
     ),
     "missing optional dependency": Case(["env=gym", "env.id=LunarLander-v3"], "LunarLander-v3"),
     "unknown env kwarg": Case(["+env.kwargs.no_such_kwarg=1"], "env.kwargs"),
+    # an env of the user's own, by entry point
+    "entry point in a module not on PYTHONPATH": Case(
+        ["env=gym", "env.entry_point=no_such_rl_module:MyEnv"],
+        "env.entry_point: no module 'no_such_rl_module' on PYTHONPATH",
+    ),
+    "entry point the module lacks": Case(
+        ["env=gym", "env.entry_point=fake_envs:NoSuchEnv"],
+        "env.entry_point: module fake_envs has no 'NoSuchEnv'",
+    ),
+    "entry point a class that is no env": Case(
+        ["env=gym", "env.entry_point=fake_envs:_Counter"],
+        "fake_envs:_Counter is a class, not a gymnasium.Env subclass",
+    ),
+    "entry point a function that returns no env": Case(
+        ["env=gym", "env.entry_point=time:time"], "must inherit from the gymnasium.Env class"
+    ),
+    "entry point that is no module:attribute": Case(
+        ["env=gym", "env.entry_point=fake_envs"], "env.entry_point: must be module:attribute"
+    ),
+    "entry point and another id": Case(
+        ["env=gym", "env.entry_point=fake_envs:NoisySpace", "env.id=Acrobot-v1"],
+        "env.entry_point: names the env instead of env.id, which is 'Acrobot-v1' here",
+    ),
+    "entry point with an env option of its own id": Case(
+        ["algo=q_learning", "env=maze", "env.entry_point=fake_envs:Endless"],
+        "which is 'rl_runner/Maze-v0' here",
+    ),
+    "a class path as env.id": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:PythonRandom"],  # no PythonRandom-v0 either
+        "give env.entry_point=fake_envs:PythonRandom instead of env.id",
+    ),
+    "resume switching to an entry point": Case(
+        ["resume={run}", "env.entry_point=fake_envs:Endless"], "env.entry_point"
+    ),
     # directories
     "run dir under a file": Case(["hydra.run.dir={file}/run"], "hydra.run.dir"),
     "run dir under /proc": Case(["hydra.run.dir=/proc/rl-run-test/run"], "hydra.run.dir"),
