@@ -4,6 +4,7 @@ before the colon, which registers them)."""
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from typing import Any
 
@@ -41,6 +42,15 @@ class UncapturableState(_Walk):
 
     def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
         self.recent: deque[float] = deque(maxlen=4)
+        return super().reset(seed=seed, options=options)
+
+
+class PythonRandom(_Walk):
+    """Draws its start from Python's `random.Random`, whose state a checkpoint cannot
+    hold (the README says so; its example draws from `self.np_random`)."""
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        self.rng = random.Random(seed)
         return super().reset(seed=seed, options=options)
 
 

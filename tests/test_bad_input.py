@@ -207,6 +207,10 @@ CASES: dict[str, Case] = {
     ),
     "missing optional dependency": Case(["env=gym", "env.id=LunarLander-v3"], "LunarLander-v3"),
     "unknown env kwarg": Case(["+env.kwargs.no_such_kwarg=1"], "env.kwargs"),
+    "env state in a random.Random": Case(
+        ["algo=td3", "env=gym", "env.entry_point=fake_envs:PythonRandom"],
+        "cannot checkpoint PythonRandom.rng (random.Random)",
+    ),
     # an env of the user's own, by entry point
     "entry point in a module not on PYTHONPATH": Case(
         ["env=gym", "env.entry_point=no_such_rl_module:MyEnv"],
