@@ -18,11 +18,12 @@ from rl_runner.checkpoint import Checkpointer, holds_replay
 from rl_runner.config.settings import GROUPS, Settings, flat_config
 from rl_runner.envs.batch import EnvBatch, VectorEnv
 from rl_runner.envs.factory import env_factory, make_env
+from rl_runner.envs.maze import MazeEnv
 from rl_runner.envs.snapshot import UnsupportedEnvState, env_state, skipped_state
 from rl_runner.envs.spaces import check_spaces, observation_mismatch
 from rl_runner.envs.workers import SubprocessEnvBatch
 from rl_runner.errors import ConfigError
-from rl_runner.evaluator import Evaluator
+from rl_runner.evaluator import Evaluator, env_time_limit
 from rl_runner.registry import algorithm
 from rl_runner.rundir import CHECKPOINT_DIR
 from rl_runner.seeding import seed_global_rngs
@@ -59,7 +60,8 @@ class EnvProbe:
     warned: bool = False  # checkpoint.exact=false has said so
 
 
-EnvProbes = dict[tuple[str, str, int | None], EnvProbe]
+# (id, entry point, keyword arguments, time limit): what makes one env
+EnvProbes = dict[tuple[str, str | None, str, int | None], EnvProbe]
 
 
 def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None:
@@ -73,7 +75,13 @@ def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None
             f"threads: {settings.run.threads} is more than this machine's {cpus} CPUs"
         )
     probes = {} if probes is None else probes
-    key = (settings.env.id, repr(settings.env.kwargs), settings.env.max_episode_steps)
+    env_config = settings.env
+    key = (
+        env_config.id,
+        env_config.entry_point,
+        repr(env_config.kwargs),
+        env_config.max_episode_steps,
+    )
     if key not in probes:
         probes[key] = _probe_env(settings)
     probe = probes[key]
@@ -83,9 +91,13 @@ def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None
 
 
 def _probe_env(settings: Settings) -> EnvProbe:
-    env = make_env(settings.env.id, settings.env.kwargs, settings.env.max_episode_steps)
+    env_config = settings.env
+    env = make_env(
+        env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
+    )
     try:
         _try_one_step(settings, env)
+        _check_maze_goal_in_time(env)
         try:
             env_state(env)
             refusal = None
@@ -108,6 +120,21 @@ def _check_snapshot(settings: Settings, probe: EnvProbe) -> None:
             f"rl-run: checkpoint.exact=false: checkpoints of {settings.env.id} will lack "
             f"{', '.join(probe.uncapturable)}; a resume is not the exact continuation",
             file=sys.stderr,
+        )
+
+
+def _check_maze_goal_in_time(env: gym.Env) -> None:
+    """A maze whose time limit cuts every episode before its shortest path ends: no
+    episode could ever reach the goal, so nothing could be learnt."""
+    maze, limit = env.unwrapped, env_time_limit(env)
+    if not isinstance(maze, MazeEnv) or limit is None:
+        return
+    shortest = maze.shortest_path_length()
+    if limit < shortest:
+        raise ConfigError(
+            f"env.max_episode_steps: {limit} is below the maze's shortest path from start "
+            f"{maze.start} to goal {maze.goal} ({shortest} moves): no episode could reach "
+            f"the goal; set it to {shortest} or more"
         )
 
 
@@ -181,7 +208,7 @@ def _check_memory(
 def make_training_envs(settings: Settings) -> VectorEnv:
     """The training envs, in this process or in worker processes (env.vectorization_mode)."""
     env = settings.env
-    factory = env_factory(env.id, env.kwargs, env.max_episode_steps)
+    factory = env_factory(env.id, env.kwargs, env.max_episode_steps, env.entry_point)
     adapter = SubprocessEnvBatch if env.vectorization_mode == "async" else EnvBatch
     return adapter(factory, env.num_envs, settings.run.seed, settings.run.checkpoint.exact)
 
@@ -202,8 +229,9 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
     try:
         entry = algorithm(settings.algo.name)
         agent = entry.builder()(settings, envs, device)
+        env_config = settings.env
         make_eval_env = env_factory(
-            settings.env.id, settings.env.kwargs, settings.env.max_episode_steps
+            env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
         )
         evaluator = Evaluator(
             make_eval_env, run.eval.episodes, settings.eval_seed, run.eval.max_episode_steps

@@ -11,6 +11,7 @@ A resume is planned here from the run's saved config, without composition.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import warnings
@@ -531,6 +532,21 @@ def _literal_resume_paths(arguments: list[str]) -> list[str]:
     return literal
 
 
+def _home_expanded_dirs(arguments: list[str]) -> list[str]:
+    """`hydra.run.dir=~/runs/x` (and hydra.sweep.dir): Hydra's override grammar refuses
+    an unquoted `~`, and the shell leaves it alone after `key=`, so it is expanded here
+    as a shell would, and quoted for Hydra. A `~user` with no such user stays as it is,
+    and Hydra's parse error then says to quote it."""
+    expanded = []
+    for argument in arguments:
+        match = re.fullmatch(r"(\+{0,2}hydra\.(?:run|sweep)\.dir)=(~.*)", argument, flags=re.DOTALL)
+        home = os.path.expanduser(match.group(2)) if match else ""
+        if match and home != match.group(2):
+            argument = f"{match.group(1)}={hydra_quote(home)}"
+        expanded.append(argument)
+    return expanded
+
+
 def check_resumable(run_dir: Path) -> None:
     """What a resume reads besides the checkpoint: its logs (rows past the checkpoint
     are dropped) and, if the run got past its first checkpoint, a checkpoint."""
@@ -551,7 +567,7 @@ def check_resumable(run_dir: Path) -> None:
 
 def prepare_launch(arguments: list[str]) -> Launch:
     """Check the command line completely; claim and lock the directory it writes to."""
-    arguments = _literal_resume_paths(arguments)
+    arguments = _home_expanded_dirs(_literal_resume_paths(arguments))
     args = parse_command_line(arguments)
     overrides: list[str] = args.overrides
     parsed = parse_overrides(overrides)

@@ -31,18 +31,23 @@ FAST = [
 TESTS_DIR = Path(__file__).resolve().parent
 
 
-def run_env() -> dict[str, str]:
+def run_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # PYTHONPATH: `env.id=fake_envs:<id>` finds the tests' own environments
-    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(TESTS_DIR)}
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(TESTS_DIR), **(extra or {})}
     env.pop("HYDRA_FULL_ERROR", None)
     return env
 
 
 def rl_run(
-    *args: str, cwd: Path, timeout: float = 300, file_size_limit: int | None = None
+    *args: str,
+    cwd: Path,
+    timeout: float = 300,
+    file_size_limit: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`rl-run args...` as a user runs it. `file_size_limit` (bytes) makes any write past
-    that size fail, as a full disk would (RLIMIT_FSIZE; Python ignores SIGXFSZ)."""
+    that size fail, as a full disk would (RLIMIT_FSIZE; Python ignores SIGXFSZ).
+    `extra_env`: variables set for this run (HOME, PYTHONPATH), over the usual ones."""
 
     def limit_file_size() -> None:
         if file_size_limit is not None:
@@ -54,7 +59,7 @@ def rl_run(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=run_env(),
+        env=run_env(extra_env),
         stdin=subprocess.DEVNULL,
         preexec_fn=limit_file_size,
     )

@@ -207,6 +207,44 @@ CASES: dict[str, Case] = {
     ),
     "missing optional dependency": Case(["env=gym", "env.id=LunarLander-v3"], "LunarLander-v3"),
     "unknown env kwarg": Case(["+env.kwargs.no_such_kwarg=1"], "env.kwargs"),
+    "env state in a random.Random": Case(
+        ["algo=td3", "env=gym", "env.entry_point=fake_envs:PythonRandomNoise"],
+        "cannot checkpoint PythonRandomNoise.noise (random.Random)",
+    ),
+    # an env of the user's own, by entry point
+    "entry point in a module not on PYTHONPATH": Case(
+        ["env=gym", "env.entry_point=no_such_rl_module:MyEnv"],
+        "env.entry_point: no module 'no_such_rl_module' on PYTHONPATH",
+    ),
+    "entry point the module lacks": Case(
+        ["env=gym", "env.entry_point=fake_envs:NoSuchEnv"],
+        "env.entry_point: module fake_envs has no 'NoSuchEnv'",
+    ),
+    "entry point a class that is no env": Case(
+        ["env=gym", "env.entry_point=fake_envs:_Counter"],
+        "fake_envs:_Counter is a class, not a gymnasium.Env subclass",
+    ),
+    "entry point a function that returns no env": Case(
+        ["env=gym", "env.entry_point=time:time"], "must inherit from the gymnasium.Env class"
+    ),
+    "entry point that is no module:attribute": Case(
+        ["env=gym", "env.entry_point=fake_envs"], "env.entry_point: must be module:attribute"
+    ),
+    "entry point and another id": Case(
+        ["env=gym", "env.entry_point=fake_envs:NoisySpace", "env.id=Acrobot-v1"],
+        "env.entry_point: names the env instead of env.id, which is 'Acrobot-v1' here",
+    ),
+    "entry point with an env option of its own id": Case(
+        ["algo=q_learning", "env=maze", "env.entry_point=fake_envs:Endless"],
+        "which is 'rl_runner/Maze-v0' here",
+    ),
+    "a class path as env.id": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:CountedMakes"],  # CountedMakes-v0 is the id
+        "give env.entry_point=fake_envs:CountedMakes instead of env.id",
+    ),
+    "resume switching to an entry point": Case(
+        ["resume={run}", "env.entry_point=fake_envs:Endless"], "env.entry_point"
+    ),
     # directories
     "run dir under a file": Case(["hydra.run.dir={file}/run"], "hydra.run.dir"),
     "run dir under /proc": Case(["hydra.run.dir=/proc/rl-run-test/run"], "hydra.run.dir"),
@@ -228,7 +266,10 @@ CASES: dict[str, Case] = {
         saved_config_deleted,
     ),
     "run dir inside a run": Case(["hydra.run.dir={run}/tensorboard"], "inside the run directory"),
-    "unquoted special characters": Case(["hydra.run.dir=~/x"], "cannot parse"),
+    "unquoted special characters": Case(["hydra.run.dir=runs/a)b"], "cannot parse"),
+    "home of a user who does not exist": Case(
+        ["hydra.run.dir=~no-such-rl-run-user/x"], "put a value with spaces or special characters"
+    ),
     "unknown flag": Case(["--bogus"], "--bogus"),
     "flag after the overrides": Case(["seed=1", "-m", "seed=2,3"], "flags such as -m"),
     "invalid config shown with --cfg": Case(["--cfg", "job", "algo.lr=-1"], "algo.lr"),
@@ -354,6 +395,23 @@ CASES: dict[str, Case] = {
     ),
     "unreachable maze goal": Case(
         ["algo=q_learning", "env=maze", "env.kwargs.walls=[[5,8],[7,8]]"], "cannot be reached"
+    ),
+    "maze episodes shorter than its shortest path": Case(
+        ["algo=q_learning", "env=maze", "env.max_episode_steps=5"],
+        "env.max_episode_steps: 5 is below the maze's shortest path from start 0 to goal 8 "
+        "(6 moves)",
+    ),
+    "larger maze than its registered time limit": Case(
+        [
+            "algo=q_learning",
+            "env=maze",
+            "env.kwargs.rows=1",
+            "env.kwargs.cols=120",
+            "env.kwargs.goal=119",
+            "env.kwargs.walls=[]",
+        ],
+        "env.max_episode_steps: 100 is below the maze's shortest path from start 0 to goal 119 "
+        "(119 moves)",
     ),
     "maze start is its goal": Case(
         ["algo=q_learning", "env=maze", "env.kwargs.start=8"], "start and goal must differ"

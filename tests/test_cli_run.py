@@ -317,3 +317,23 @@ def test_the_last_step_is_evaluated_and_logged_once(tmp_path: Path):
     assert [row["step"] for row in read_jsonl(run_dir / "evaluations.jsonl")] == [1002]
     speed_rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "train/epsilon" in r]
     assert [row["step"] for row in speed_rows] == [1002]
+
+
+def test_run_and_sweep_dirs_and_resume_expand_the_home_directory(tmp_path: Path):
+    """`~` reaches rl-run unexpanded after `key=` (the shell expands it only at the start
+    of a word), and Hydra's grammar refuses it: rl-run expands it as the shell would."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    user = {"HOME": str(home)}
+    short = [*FAST, "eval.every=300", "checkpoint.every=300", "trainer.total_steps=300"]
+    ok(rl_run(*short, "hydra.run.dir=~/runs/x", cwd=work, extra_env=user))
+    ok(rl_run("resume=~/runs/x", "trainer.total_steps=600", cwd=work, extra_env=user))
+    summary = json.loads((home / "runs" / "x" / "summary.json").read_text())
+    assert summary["completed"] is True and summary["env_steps"] == 600
+    sweep = ["-m", *short, "seed=0,1", "hydra.sweep.dir=~/sweeps/s"]
+    ok(rl_run(*sweep, cwd=work, extra_env=user))
+    for number in (0, 1):
+        job = json.loads((job_dir(home / "sweeps" / "s", number) / "summary.json").read_text())
+        assert job["env_steps"] == 300
+    assert list(work.iterdir()) == [], "a directory named '~' was made in the working directory"

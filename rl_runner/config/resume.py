@@ -56,6 +56,7 @@ KEYS_ADDED_LATER = {
     "algo.epsilon.factor",
     "algo.epsilon.unit",
     "env.vectorization_mode",
+    "env.entry_point",
     "eval.max_episode_steps",
 }
 _ABSENT = object()

@@ -48,12 +48,30 @@ class Activation(str, Enum):
     silu = "silu"
 
 
+# `module:attribute`, as Gymnasium's own entry points are written
+ENTRY_POINT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def entry_point_id(entry_point: str) -> str:
+    """The id rl-runner registers an `env.entry_point` under: `mymodule:MyEnv` ->
+    `mymodule/MyEnv` (Gymnasium's namespace/name form; `gym.make` would read a colon as
+    a module to import)."""
+    return entry_point.replace(":", "/")
+
+
 @dataclass
 class EnvConfig:
-    """A Gymnasium environment by registered id."""
+    """A Gymnasium environment by registered id, or by the class or function that makes
+    it (`entry_point`)."""
 
     name: str = "gym"  # short label used in run directory names
+    # a registered id; with an entry_point, the id it is registered under (env=gym
+    # derives it: entry_point_id), so the two never name different envs
     id: str = "CartPole-v1"
+    # `module:attribute` of a gymnasium.Env subclass or a function returning an env (the
+    # module on PYTHONPATH); rl-runner registers it with Gymnasium in every process that
+    # makes the env (workers, rl-render): the alternative to registering it yourself
+    entry_point: str | None = None
     num_envs: int = 1  # parallel training envs stepped in lock-step
     # sync: in this process; async: one worker process per env (rl_runner/envs/workers.py)
     vectorization_mode: str = "sync"
@@ -62,6 +80,8 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         require(self.num_envs >= 1, "env.num_envs", "must be >= 1")
+        if self.entry_point is not None:
+            self._check_entry_point(self.entry_point)
         require(
             self.vectorization_mode in ("sync", "async"),
             "env.vectorization_mode",
@@ -76,6 +96,19 @@ class EnvConfig:
             self.max_episode_steps is None or self.max_episode_steps >= 1,
             "env.max_episode_steps",
             "must be >= 1 or null",
+        )
+
+    def _check_entry_point(self, entry_point: str) -> None:
+        require(
+            ENTRY_POINT.fullmatch(entry_point) is not None,
+            "env.entry_point",
+            f"must be module:attribute (e.g. mymodule:MyEnv), got {entry_point!r}",
+        )
+        require(
+            self.id == entry_point_id(entry_point),
+            "env.entry_point",
+            f"names the env instead of env.id, which is {self.id!r} here: give one of them "
+            f"(with env=gym; the entry point is registered as {entry_point_id(entry_point)!r})",
         )
 
 

@@ -11,7 +11,13 @@ import re
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rl_runner.config.schema import BUFFER_SCHEMAS, NETWORK_SCHEMAS, EnvConfig, RunConfig
+from rl_runner.config.schema import (
+    BUFFER_SCHEMAS,
+    NETWORK_SCHEMAS,
+    EnvConfig,
+    RunConfig,
+    entry_point_id,
+)
 from rl_runner.registry import ALGORITHMS
 
 
@@ -25,6 +31,12 @@ def env_label(name: str, env_id: str) -> str:
     """The env part of a run directory name: the option's name, or for the generic
     `env=gym` option the environment id."""
     return path_label(env_id if name == "gym" else name)
+
+
+def gym_env_id(entry_point: str | None, default: str) -> str:
+    """`env=gym`'s id (configs/env/gym.yaml): the one its entry point is registered
+    under where it has one, else `default`."""
+    return default if entry_point is None else entry_point_id(entry_point)
 
 
 # The default hydra.sweep.subdir (configs/config.yaml): job number, then swept values.
@@ -59,4 +71,5 @@ def register_schemas() -> None:
         for option_name, schema in schemas.items():
             store.store(group=f"schema/{group}", name=option_name, node=schema)
     OmegaConf.register_new_resolver("env_label", env_label, replace=True)
+    OmegaConf.register_new_resolver("gym_env_id", gym_env_id, replace=True)
     OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from rl_runner.config.schema import ENTRY_POINT
 from rl_runner.errors import ConfigError
 
 EnvFactory = Callable[[], gym.Env]
@@ -44,26 +46,96 @@ def render_headless() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def make_env(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> gym.Env:
-    """One environment; the passive checker is off because it costs time every step."""
+def _check_entry_point(entry_point: str) -> None:
+    """Refuse an entry point Gymnasium could not make an env from, naming why (Gymnasium
+    itself would report a missing module as a missing optional dependency)."""
+    module_name, _, attribute = entry_point.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if not f"{module_name}.".startswith(f"{err.name}."):  # it imports a missing package
+            raise ConfigError(
+                f"env.entry_point: {module_name} imports a package that is not installed ({err})"
+            ) from err
+        raise ConfigError(
+            f"env.entry_point: no module {module_name!r} on PYTHONPATH "
+            "(PYTHONPATH=<its directory> rl-run ...)"
+        ) from err
+    except Exception as err:  # the user's module failed as it was imported
+        raise ConfigError(
+            f"env.entry_point: importing {module_name} failed ({_detail(err)})"
+        ) from err
+    target = getattr(module, attribute, None)
+    if target is None:
+        raise ConfigError(f"env.entry_point: module {module_name} has no {attribute!r}")
+    if not callable(target) or (isinstance(target, type) and not issubclass(target, gym.Env)):
+        kind = "class" if isinstance(target, type) else type(target).__name__
+        raise ConfigError(
+            f"env.entry_point: {entry_point} is a {kind}, not a gymnasium.Env subclass or "
+            "a function that returns an env"
+        )
+
+
+def register_entry_point(env_id: str, entry_point: str, max_episode_steps: int | None) -> None:
+    """Register `entry_point` under `env_id`, in this process (each process that makes
+    the env registers it: a fresh Python, such as rl-render's, knows nothing of the
+    run's). An earlier registration of the id, by a sweep's previous job, is replaced
+    without Gymnasium's warning about overriding it."""
+    _check_entry_point(entry_point)
+    gym.registry.pop(env_id, None)
+    gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_episode_steps)
+
+
+def _detail(err: Exception) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+
+
+def _entry_point_hint(env_id: str) -> str:
+    """`env.id=mymodule:MyEnv` (no namespace, no version): a class or function where a
+    registered id belongs."""
+    if ENTRY_POINT.fullmatch(env_id) is None:
+        return ""
+    return (
+        f"; if {env_id.partition(':')[2]} is the env's class or a function that makes it, "
+        f"give env.entry_point={env_id} instead of env.id"
+    )
+
+
+def make_env(
+    env_id: str,
+    kwargs: dict[str, Any],
+    max_episode_steps: int | None,
+    entry_point: str | None = None,
+) -> gym.Env:
+    """One environment; the passive checker is off because it costs time every step.
+    With an `entry_point`, `env_id` is the id it is registered under."""
+    key, name = ("env.entry_point", entry_point) if entry_point else ("env.id", env_id)
+    if entry_point is not None:
+        register_entry_point(env_id, entry_point, max_episode_steps)
     _route_mujoco_warnings(env_id)
     try:
         return gym.make(
             env_id, max_episode_steps=max_episode_steps, disable_env_checker=True, **kwargs
         )
     except gym.error.Error as err:
-        raise ConfigError(f"env.id: cannot make {env_id!r}: {err}") from err
+        reason = f"{str(err).rstrip('.')}{_entry_point_hint(env_id)}"
+        raise ConfigError(f"{key}: cannot make {name!r}: {reason}") from err
     except ImportError as err:  # an entry point whose optional dependency is missing
-        raise ConfigError(
-            f"env.id: {env_id!r} needs a package that is not installed ({err})"
-        ) from err
+        raise ConfigError(f"{key}: {name!r} needs a package that is not installed ({err})") from err
     except Exception as err:  # the env's own constructor: any type, wrong kwargs or a bug
-        detail = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
         if kwargs:
-            raise ConfigError(f"env.kwargs: {env_id!r} rejected {dict(kwargs)}: {detail}") from err
-        raise ConfigError(f"env.id: {env_id!r} could not be made: {detail}") from err
+            raise ConfigError(
+                f"env.kwargs: {name!r} rejected {dict(kwargs)}: {_detail(err)}"
+            ) from err
+        raise ConfigError(f"{key}: {name!r} could not be made: {_detail(err)}") from err
 
 
-def env_factory(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None) -> EnvFactory:
-    """A zero-argument callable that makes a fresh copy of the environment."""
-    return partial(make_env, env_id, dict(kwargs), max_episode_steps)
+def env_factory(
+    env_id: str,
+    kwargs: dict[str, Any],
+    max_episode_steps: int | None,
+    entry_point: str | None = None,
+) -> EnvFactory:
+    """A zero-argument callable that makes a fresh copy of the environment (in a worker
+    process too: the entry point travels with it)."""
+    return partial(make_env, env_id, dict(kwargs), max_episode_steps, entry_point)

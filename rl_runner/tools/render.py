@@ -81,7 +81,9 @@ class Player:
         render_headless()
         env_config = settings.env
         kwargs = {**env_config.kwargs, "render_mode": "rgb_array"}
-        self.env = make_env(env_config.id, kwargs, env_config.max_episode_steps)
+        self.env = make_env(
+            env_config.id, kwargs, env_config.max_episode_steps, env_config.entry_point
+        )
         self.max_episode_steps = episode_step_cap(self.env, settings.run.eval.max_episode_steps)
         self.seed = settings.eval_seed
         envs = EnvBatch(lambda: self.env, 1, self.seed)
