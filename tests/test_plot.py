@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.image
@@ -166,20 +167,25 @@ def test_a_stop_is_one_line_and_leaves_the_previous_png(
     assert output.read_bytes() == OLD_PNG and sorted(tmp_path.iterdir()) == [output, run.parent]
 
 
-def test_a_failed_write_is_one_line_and_leaves_the_previous_png(finished_run: Path, tmp_path: Path):
+def files_up_to(size: int) -> Callable[[], None]:
+    """A subprocess's preexec_fn: its writes past `size` bytes fail, as on a disk that
+    fills up (RLIMIT_FSIZE; Python ignores SIGXFSZ)."""
     import matplotlib.font_manager  # noqa: F401  its cache is written here, not under the limit
 
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+def test_a_failed_write_is_one_line_and_leaves_the_previous_png(finished_run: Path, tmp_path: Path):
     output = tmp_path / "curve.png"
     output.write_bytes(OLD_PNG)
-
-    def small_files_only() -> None:  # as a disk that fills up half-way through the PNG
-        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))
-
     result = subprocess.run(
         [RL_PLOT, str(finished_run), "-o", str(output)],
         capture_output=True,
         text=True,
-        preexec_fn=small_files_only,
+        preexec_fn=files_up_to(10_000),  # the PNG is larger
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"rl-plot: error: cannot write {output}: File too large"]
