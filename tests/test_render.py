@@ -3,10 +3,15 @@ files in the run directory, one frame per step plus the first."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import shutil
+import signal
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -147,7 +152,8 @@ def test_a_checkpoint_of_another_kind_of_run_is_refused(tmp_path: Path):
     [
         (["{tmp}"], "is not a run directory"),
         (["{run}", "--checkpoint", "nope.pt"], "--checkpoint: nope.pt"),
-        (["{run}", "--episodes", "0"], "must be >= 1"),
+        (["{run}", "--episodes", "0"], "must be between 1 and 100, got 0"),
+        (["{run}", "--episodes", "7600"], "must be between 1 and 100, got 7600"),
         (["{run}", "--fps", "1e-9"], "between 0.1 and 100"),
         (["{run}", "--checkpoint", "{run}/.hydra/config.yaml"], "not an rl-runner checkpoint"),
         (["{run}", "--format", "avi"], "invalid choice"),
@@ -171,3 +177,77 @@ def test_bad_input_is_one_line(tmp_path: Path, arguments: list[str], mentions: s
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("rl-render: error: ") and mentions in line
     assert not (run_dir / "renders").exists() or not any((run_dir / "renders").iterdir())
+
+
+def test_help_states_the_episode_bound(tmp_path: Path):
+    help_text = " ".join(ok(rl_render("--help", cwd=tmp_path)).stdout.split())
+    assert "--episodes EPISODES episodes to play, one file each (1-100, default 1)" in help_text
+
+
+def copied_run(run_dir: Path, destination: Path) -> Path:
+    """A copy of a shared run, so that its renders stay this test's."""
+    return Path(shutil.copytree(run_dir, destination, ignore=shutil.ignore_patterns("renders")))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_keeps_the_episodes_written_and_no_partial_file(
+    finished_run: Path, tmp_path: Path, stop: signal.Signals
+):
+    run_dir = copied_run(finished_run, tmp_path / "run")
+    process = subprocess.Popen(
+        [RL_RENDER, str(run_dir), "--episodes", "100"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # episode 0 is written; later ones are under way
+    process.send_signal(stop)
+    rest, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + stop, stderr
+    [line] = stderr.strip().splitlines()
+    printed = [Path(m[4]) for m in map(EPISODE_LINE.match, (first + rest).splitlines()) if m]
+    kept_text = rf"rl-render: stopped by {stop.name}; kept the (\d+ episodes|episode) .*"
+    said = re.fullmatch(kept_text, line)
+    assert said, line
+    count = 1 if said[1] == "episode" else int(said[1].split()[0])
+    # the episodes written before the stop, each whole: no partial file of the one after
+    kept = [run_dir / "renders" / f"best_episode{episode}.gif" for episode in range(count)]
+    assert 1 <= count < 100 and sorted((run_dir / "renders").iterdir()) == sorted(kept)
+    assert set(printed) <= set(kept) and f"{kept[-1].name} in {kept[-1].parent})" in line
+    for gif in kept:
+        with Image.open(gif) as image:
+            image.seek(image.n_frames - 1)  # every frame decodes
+
+
+def output_on_a_terminal(command: list[str], cwd: Path) -> tuple[int, str]:
+    """Exit status and what `command` wrote to stderr when that is a terminal."""
+    reader, terminal = os.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(reader, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(reader)
+    return process.wait(timeout=60), b"".join(chunks).decode()
+
+
+def test_a_terminal_shows_the_episode_progress_and_a_pipe_does_not(
+    finished_run: Path, tmp_path: Path
+):
+    run_dir = copied_run(finished_run, tmp_path / "run")
+    status, shown = output_on_a_terminal([RL_RENDER, str(run_dir)], cwd=tmp_path)
+    assert status == 0
+    piped = ok(rl_render(str(run_dir), cwd=tmp_path))
+    assert piped.stderr == ""  # no bar where stderr is a pipe (a CI log)
+    [(_, length, _)] = played(piped)  # the same greedy episode
+    # the bar's total is CartPole-v1's time limit; it stops at the episode's length
+    assert re.search(rf"\b{length}/500 \[", shown), shown

@@ -1,10 +1,21 @@
-"""What the command-line tools share."""
+"""What the command-line tools share: one-line argument errors and warnings, stopping on
+SIGINT/SIGTERM, and telling many curves apart."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from rl_runner.rundir import EVALUATIONS_FILE
+
+# Curves beyond this many no longer get one of matplotlib's ten distinct colours.
+DISTINCT_COLOURS = 10
+Linestyle = Literal["-", "--", ":", "-."]
+# Cycled once colours come from a colour map, so that neighbouring hues differ in dash too.
+LINESTYLES: tuple[Linestyle, ...] = ("-", "--", ":", "-.")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -13,3 +24,55 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM while a tool runs. Raised where the signal lands, so that the
+    `finally` blocks and atomic writes on the way out remove what is half written; a
+    KeyboardInterrupt, so that code catching `Exception` does not swallow it."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number  # 130 for SIGINT, 143 for SIGTERM, as rl-run's
+
+    def line(self, prog: str, kept: str) -> str:
+        """The one line a stopped tool prints: which signal, and what was kept."""
+        return f"{prog}: stopped by {signal.Signals(self.signal_number).name}; {kept}"
+
+
+def _raise_stopped(signal_number: int, _frame: object) -> None:
+    raise Stopped(signal_number)
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM raise `Stopped`. To be installed before a renderer starts:
+    SDL (pygame's classic-control rendering) takes SIGTERM over where it finds the
+    default action, and then only queues a quit event nobody reads."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _raise_stopped)
+
+
+def warn(prog: str, message: str) -> None:
+    print(f"{prog}: warning: {message}", file=sys.stderr)
+
+
+def warn_no_evaluation(prog: str, run_dir: Path) -> None:
+    """For a run without an evaluation row (its evaluations.jsonl is empty or missing:
+    it has not reached its first evaluation, or stopped before it), whose curve the
+    figure will lack."""
+    warn(prog, f"{run_dir}: no evaluation yet ({EVALUATIONS_FILE} is empty or missing)")
+
+
+def curve_styles(count: int) -> list[tuple[Any, Linestyle]]:
+    """A (colour, linestyle) per curve, none repeated: matplotlib's ten colours while
+    they suffice, else as many colours from a colour map, with the linestyles cycled."""
+    if count <= DISTINCT_COLOURS:
+        return [(f"C{index}", "-") for index in range(count)]
+    from matplotlib import colormaps
+
+    colours = colormaps["turbo"].resampled(count)
+    return [(colours(index), LINESTYLES[index % len(LINESTYLES)]) for index in range(count)]

@@ -6,11 +6,15 @@
 Left: training episode returns with their 100-episode moving average (as the DQN
 tutorial plots durations). Right: evaluation return mean and std against env steps.
 The PNG goes to the working directory (run directories stay as the run left them).
-A run still being written, or killed mid-write, is plotted up to its last whole row.
+A run still being written, or killed mid-write, is plotted up to its last whole row;
+one without an evaluation yet is named in a warning. One legend below the panels names
+every run (past ten runs, each gets a colour of a colour map and a dash pattern). The
+PNG is written whole or not at all: Ctrl-C or SIGTERM leaves no partial file (exit 130/143).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -18,13 +22,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rl_runner.rundir import EVALUATIONS_FILE, METRICS_FILE, read_jsonl
-from rl_runner.tools.cli import OneLineParser
+from rl_runner.errors import StorageError
+from rl_runner.rundir import EVALUATIONS_FILE, METRICS_FILE, atomic_file, read_jsonl
+from rl_runner.tools.cli import (
+    OneLineParser,
+    Stopped,
+    curve_styles,
+    stop_on_signals,
+    warn_no_evaluation,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 MOVING_AVERAGE = 100
+LEGEND_COLUMNS = 3
+LEGEND_ROW_INCHES = 0.25
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -47,36 +60,50 @@ def plot_runs(run_dirs: list[Path], output: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure = draw(run_dirs)
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
+    try:
+        with atomic_file(output) as temporary:
+            # the format named: the temporary file's suffix is not .png
+            figure.savefig(temporary, dpi=110, format="png")
+    finally:
+        plt.close(figure)
 
 
 def draw(run_dirs: list[Path]) -> Figure:
-    """The figure: training returns left, evaluations right, one colour per run."""
+    """The figure: training returns left, evaluations right, a colour and linestyle per
+    run, named in one legend below both panels."""
     # Imported here: `rl-plot --help` and its argument errors need neither.
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    figure, (train_axis, eval_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for index, run_dir in enumerate(run_dirs):
-        color = f"C{index % 10}"
+    legend_rows = math.ceil(len(run_dirs) / LEGEND_COLUMNS)
+    figure, (train_axis, eval_axis) = plt.subplots(
+        1, 2, figsize=(12, 4.5 + LEGEND_ROW_INCHES * legend_rows), layout="constrained"
+    )
+    handles = []
+    for run_dir, (color, linestyle) in zip(run_dirs, curve_styles(len(run_dirs)), strict=True):
         label = run_label(run_dir)
+        # the legend's entry, whichever panels the run has data for
+        handles.append(Line2D([], [], color=color, linestyle=linestyle, label=label))
         episodes = [r for r in read_jsonl(run_dir / METRICS_FILE) if "train/episode_return" in r]
         if episodes:
             steps = np.array([r["step"] for r in episodes])
             returns = np.array([float(r["train/episode_return"]) for r in episodes])
             train_axis.plot(steps, returns, color=color, alpha=0.25, linewidth=0.8)
-            train_axis.plot(
-                steps, moving_average(returns, MOVING_AVERAGE), color=color, label=label
-            )
+            average = moving_average(returns, MOVING_AVERAGE)
+            train_axis.plot(steps, average, color=color, linestyle=linestyle, label=label)
         evaluations = read_jsonl(run_dir / EVALUATIONS_FILE)
-        if evaluations:
+        if not evaluations:
+            warn_no_evaluation("rl-plot", run_dir)
+        else:
             steps = np.array([r["step"] for r in evaluations])
             mean = np.array([float(r["eval/return_mean"]) for r in evaluations])
             std = np.array([float(r["eval/return_std"]) for r in evaluations])
-            eval_axis.plot(steps, mean, color=color, marker="o", markersize=3, label=label)
+            eval_axis.plot(
+                steps, mean, color=color, linestyle=linestyle, marker="o", markersize=3, label=label
+            )
             eval_axis.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
     train_axis.set(
         title=f"Training episodes ({MOVING_AVERAGE}-episode moving average)",
@@ -88,9 +115,8 @@ def draw(run_dirs: list[Path]) -> Figure:
     )
     for axis in (train_axis, eval_axis):
         axis.grid(alpha=0.3)
-    if len(run_dirs) <= 10:
-        eval_axis.legend(fontsize="small")
-    figure.tight_layout()
+    columns = min(len(run_dirs), LEGEND_COLUMNS)
+    figure.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize="small")
     return figure
 
 
@@ -106,6 +132,15 @@ def _error(message: str) -> int:
 
 
 def main(arguments: list[str] | None = None) -> int:
+    stop_on_signals()
+    try:
+        return _main(arguments)
+    except Stopped as stop:
+        print(stop.line("rl-plot", "nothing was written"), file=sys.stderr)
+        return stop.exit_code
+
+
+def _main(arguments: list[str] | None) -> int:
     parser = OneLineParser(prog="rl-plot", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     parser.add_argument(
@@ -128,8 +163,10 @@ def main(arguments: list[str] | None = None) -> int:
             plot_runs(args.runs, output)
     except (ValueError, TypeError, KeyError) as error:  # a damaged metrics file
         return _error(f"cannot read the runs' metrics: {error}")
-    except OSError as error:
-        return _error(f"cannot write {output}: {error.strerror or error}")
+    except StorageError as error:  # the PNG (atomic_file names it)
+        return _error(str(error))
+    except OSError as error:  # a run's file
+        return _error(f"cannot read {error.filename}: {error.strerror or error}")
     print(output)
     return 0
 

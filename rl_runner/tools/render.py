@@ -11,6 +11,8 @@ length are printed. Works for every algorithm and every env that renders `rgb_ar
 libegl1 package, or MUJOCO_GL=osmesa with libosmesa6). A GIF merges identical
 consecutive frames (their durations add); each frame is captioned with its step and
 the return so far, which keeps them distinct: one frame per step, plus the first.
+On a terminal a progress bar follows each episode's steps. Ctrl-C or SIGTERM stops it:
+the episodes already written stay, the one in progress is not written (exit 130/143).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rl_runner.errors import ConfigError
+from rl_runner.progress import Progress
 from rl_runner.rundir import (
     BEST_CHECKPOINT,
     CHECKPOINT_DIR,
@@ -31,12 +34,14 @@ from rl_runner.rundir import (
     inside_run,
     periodic_checkpoints,
 )
-from rl_runner.tools.cli import OneLineParser
+from rl_runner.tools.cli import OneLineParser, Stopped, stop_on_signals
 
 if TYPE_CHECKING:
     from rl_runner.config.settings import Settings
 
 RENDERS_DIR = "renders"
+# One episode is one file: a bound keeps a typo (--episodes 7600) from filling the disk.
+MAX_EPISODES = 100
 CAPTION_PIXELS = 16
 GL_HINT = (
     "MuJoCo renders headless with MUJOCO_GL=egl (Debian package libegl1) or "
@@ -100,9 +105,10 @@ class Player:
             detail = " ".join(str(error).split())[:200]
             raise ConfigError(f"{checkpoint} does not fit the run's config ({detail})") from error
 
-    def play(self, episode: int) -> tuple[list[np.ndarray], float, int]:
+    def play(self, episode: int, progress: Progress) -> tuple[list[np.ndarray], float, int]:
         """Frames (the first observation's, then one per step, each captioned with its
-        step and the return so far), the return and the length."""
+        step and the return so far), the return and the length; `progress` follows the
+        steps."""
         from rl_runner.envs.batch import action_masks
 
         obs, info = self.env.reset(seed=self.seed + episode)
@@ -114,6 +120,7 @@ class Player:
             obs, reward, terminated, truncated, info = self.env.step(action)
             total += float(reward)
             length += 1
+            progress.advance(length)
             caption = f"episode {episode}  step {length}  return {total:.2f}"
             frames.append(captioned(self._frame(), caption))
             done = terminated or truncated or length >= self.max_episode_steps
@@ -221,7 +228,9 @@ def write_atomic(frames: list[np.ndarray], path: Path, file_format: str, fps: fl
         partial.unlink(missing_ok=True)
 
 
-def render(run_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+def render(run_dir: Path, args: argparse.Namespace, written: list[Path]) -> None:
+    """Play and write the episodes, printing a line for each; each file joins `written`
+    once it is complete, so that a stop can say what it kept."""
     from rl_runner.config.resume import load_saved_config
 
     if not (run_dir / SAVED_CONFIG).is_file():
@@ -230,7 +239,6 @@ def render(run_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     checkpoint, state = load_chosen(run_dir, args.checkpoint)
     check_owner(run_dir, settings, checkpoint)
     player = Player(settings, state, checkpoint)
-    results = []
     try:
         output_dir = run_dir / RENDERS_DIR
         output_dir.mkdir(exist_ok=True)
@@ -238,16 +246,18 @@ def render(run_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
             frames, total, length = play_episode(player, episode)
             path = output_dir / f"{checkpoint.stem}_episode{episode}.{args.format}"
             write_atomic(frames, path, args.format, args.fps)
-            results.append({"episode": episode, "return": total, "length": length, "path": path})
-            print(f"episode {episode}: return {total:.2f}, length {length}, {path}")
+            written.append(path)
+            # flushed: a caller reading a pipe sees each episode as it is written
+            print(f"episode {episode}: return {total:.2f}, length {length}, {path}", flush=True)
     finally:
         player.close()
-    return results
 
 
 def play_episode(player: Player, episode: int) -> tuple[list[np.ndarray], float, int]:
+    # The bar goes to stderr: shown where that is a terminal, whatever stdout is.
+    progress = Progress(player.max_episode_steps, 0, interactive=stderr_is_terminal())
     try:
-        return player.play(episode)
+        return player.play(episode, progress)
     except ConfigError:
         raise
     except Exception as error:  # the env's renderer: no OpenGL, a missing package
@@ -255,12 +265,28 @@ def play_episode(player: Player, episode: int) -> tuple[list[np.ndarray], float,
         opengl = "GL" in detail or "mujoco" in type(error).__module__
         hint = f"; {GL_HINT}" if opengl else ""
         raise ConfigError(f"cannot play or render the run's env ({detail}){hint}") from error
+    finally:
+        progress.close()
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr is not None and sys.stderr.isatty()  # stderr may be closed (2>&-)
+
+
+def kept_files(written: list[Path]) -> str:
+    """What a stop leaves, for its one line."""
+    if not written:
+        return "no episode was written"
+    if len(written) == 1:
+        return f"kept the episode already written ({written[0].name} in {written[0].parent})"
+    names = f"{written[0].name} to {written[-1].name}"
+    return f"kept the {len(written)} episodes already written ({names} in {written[0].parent})"
 
 
 def _episodes(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    if not 1 <= value <= MAX_EPISODES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_EPISODES}, got {text}")
     return value
 
 
@@ -273,6 +299,16 @@ def _fps(text: str) -> float:
 
 
 def main(arguments: list[str] | None = None) -> int:
+    stop_on_signals()  # first: before pygame's SDL would take SIGTERM over
+    written: list[Path] = []
+    try:
+        return _main(arguments, written)
+    except Stopped as stop:
+        print(stop.line("rl-render", kept_files(written)), file=sys.stderr)
+        return stop.exit_code
+
+
+def _main(arguments: list[str] | None, written: list[Path]) -> int:
     parser = OneLineParser(prog="rl-render", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory")
     parser.add_argument(
@@ -280,12 +316,17 @@ def main(arguments: list[str] | None = None) -> int:
         default="best",
         help="best (default: best.pt, else the newest), latest, or a checkpoint file",
     )
-    parser.add_argument("--episodes", type=_episodes, default=1, help="episodes to play")
+    parser.add_argument(
+        "--episodes",
+        type=_episodes,
+        default=1,
+        help=f"episodes to play, one file each (1-{MAX_EPISODES}, default 1)",
+    )
     parser.add_argument("--format", choices=sorted(WRITERS), default="gif")
     parser.add_argument("--fps", type=_fps, default=30.0, help="frames per second (0.1-100)")
     args = parser.parse_args(arguments)
     try:
-        render(args.run_dir, args)
+        render(args.run_dir, args, written)
     except ConfigError as error:
         print(f"rl-render: error: {error}", file=sys.stderr)
         return 2

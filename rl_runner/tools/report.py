@@ -9,7 +9,14 @@ The table (Markdown on stdout and in report.md, and report.csv) gives per group:
 seeds, final and best return as mean ± std and as interquartile mean (IQM, the mean of
 the middle 50%: robust to one lucky or failed seed) with a 95% bootstrap confidence
 interval, and mean wall time; best first (by final IQM). Runs that have not completed
-(running, interrupted, failed) are left out and listed. The figure is report.png.
+(running, interrupted, failed) are left out and listed; with none left to report, it
+says so and writes nothing. The figure is report.png.
+
+A group's label names only the settings that tell the groups apart (a small set, chosen
+greedily, group options such as `algo.name` first), and only those its algorithm has;
+report.csv holds every setting that differs between the groups, one column each, and
+report.md lists them per group where a label leaves some out. The three files are
+written whole or not at all: Ctrl-C or SIGTERM leaves none half-written (exit 130/143).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import json
 import math
 import sys
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +34,22 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rl_runner.config.settings import flat_config
-from rl_runner.rundir import EVALUATIONS_FILE, SAVED_CONFIG, SUMMARY_FILE, read_jsonl
-from rl_runner.tools.cli import OneLineParser
+from rl_runner.config.settings import GROUPS, flat_config, groups_of
+from rl_runner.errors import ConfigError, StorageError
+from rl_runner.rundir import (
+    EVALUATIONS_FILE,
+    SAVED_CONFIG,
+    SUMMARY_FILE,
+    atomic_file,
+    read_jsonl,
+)
+from rl_runner.tools.cli import (
+    OneLineParser,
+    Stopped,
+    curve_styles,
+    stop_on_signals,
+    warn_no_evaluation,
+)
 
 # Keys that never make two runs different experiments: the seed is what a group spans;
 # where and how a run was started, and what it resumed from, do not change its results.
@@ -43,6 +64,9 @@ IGNORED_KEYS = {
 }
 CONFIDENCE = 0.95
 RESAMPLES = 2000
+# A label is a legend entry and a table cell: longer ones end in an ellipsis (report.csv
+# and report.md keep the settings whole).
+MAX_LABEL_CHARS = 80
 
 
 @dataclass
@@ -66,12 +90,26 @@ class Run:
         values = [self.summary.get(f"{k}_eval_return_mean") for k in ("final", "best")]
         return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
+    @property
+    def skip_reason(self) -> str:
+        """Why the run is left out of the table (for one that is)."""
+        if self.completed:
+            return "a non-finite return"
+        return str(self.summary.get("status", "not started"))
+
 
 @dataclass
 class Group:
-    label: str
+    # the settings that differ between groups, as this group has them (a key its
+    # algorithm does not have is absent)
+    settings: dict[str, Any]
+    label: str = ""
     runs: list[Run] = field(default_factory=list)
     incomplete: list[Run] = field(default_factory=list)
+
+    @property
+    def settings_text(self) -> str:
+        return ", ".join(f"{key}={value}" for key, value in sorted(self.settings.items()))
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -102,42 +140,76 @@ def load_run(path: Path) -> Run:
         raise ValueError(f"cannot read {current}: {detail}") from error
     if not isinstance(config, dict) or not isinstance(summary, dict):
         raise ValueError(f"cannot read {current}: not a mapping")
-    return Run(path, flat_config(config), summary, evaluations)
+    return Run(path, settings_read(flat_config(config)), summary, evaluations)
+
+
+def settings_read(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a flattened config that its algorithm reads. A saved config holds
+    every group (Hydra composes a network and a replay memory for a table too), but a
+    group the algorithm never reads (a tabular run's `buffer`) cannot make two runs
+    different experiments."""
+    try:
+        read = groups_of(str(config.get("algo.name")))
+    except ConfigError:  # an algorithm this version does not know: keep every setting
+        return config
+    unread = set(GROUPS) - set(read)
+    return {key: value for key, value in config.items() if key.split(".")[0] not in unread}
 
 
 def _differ(runs: list[Run], key: str) -> bool:
+    # through .get: a key null in one run and absent in another is no difference
     return len({repr(run.config.get(key)) for run in runs}) > 1
-
-
-def _label_keys(runs: list[Run], varying: list[str]) -> list[str]:
-    """The varying keys a label shows: where runs differ in a group's option
-    (`algo.name`), that option's own keys (every default of dqn against reinforce) are
-    left out, unless they also vary between runs of one option (a swept `algo.lr`)."""
-    shown = list(varying)
-    for name_key in [key for key in varying if key.count(".") == 1 and key.endswith(".name")]:
-        prefix = name_key.removesuffix("name")
-        options: dict[str, list[Run]] = {}
-        for run in runs:
-            options.setdefault(repr(run.config.get(name_key)), []).append(run)
-        for key in [key for key in varying if key.startswith(prefix) and key != name_key]:
-            if not any(_differ(members, key) for members in options.values()):
-                shown.remove(key)
-    return shown
 
 
 def group_runs(runs: list[Run]) -> list[Group]:
     """Runs that differ only in ignored keys share a group, labelled by the keys that
-    differ between groups."""
+    tell the groups apart."""
     keys = sorted({key for run in runs for key in run.config} - IGNORED_KEYS)
     varying = [key for key in keys if _differ(runs, key)]
-    shown = _label_keys(runs, varying)
     groups: dict[tuple[str, ...], Group] = {}
     for run in runs:
         identity = tuple(repr(run.config.get(key)) for key in varying)
-        label = ", ".join(f"{key}={run.config.get(key)}" for key in shown) or "all runs"
-        group = groups.setdefault(identity, Group(label))
+        settings = {key: run.config[key] for key in varying if key in run.config}
+        group = groups.setdefault(identity, Group(settings))
         (group.runs if run.completed and run.finite else group.incomplete).append(run)
+    keys_shown = distinguishing_keys(list(groups.values()))
+    for group in groups.values():
+        group.label = label(group, keys_shown)
     return list(groups.values())
+
+
+def _is_option(key: str) -> bool:
+    """A group's option (`algo.name`, `env.name`): it implies all of its defaults."""
+    return key.count(".") == 1 and key.endswith(".name")
+
+
+def distinguishing_keys(groups: list[Group]) -> list[str]:
+    """Few keys whose values tell every group apart. Chosen greedily: each step adds the
+    key that tells the most groups apart, an option first on a tie, so that dqn against
+    reinforce is `algo.name`, not every default in which the two differ."""
+    candidates = sorted({key for group in groups for key in group.settings})
+
+    def told_apart(keys: list[str]) -> int:
+        return len({tuple(repr(group.settings.get(key)) for key in keys) for group in groups})
+
+    def preference(key: str) -> tuple[int, bool, int]:
+        return told_apart([*chosen, key]), _is_option(key), -candidates.index(key)
+
+    chosen: list[str] = []
+    # ends: two groups not yet told apart differ in some candidate, which adds one
+    while told_apart(chosen) < len(groups):
+        chosen.append(max((key for key in candidates if key not in chosen), key=preference))
+    return sorted(chosen)
+
+
+def label(group: Group, keys: list[str]) -> str:
+    """The group's values of `keys`, leaving out the keys its algorithm does not have
+    (reinforce has no `algo.amsgrad`)."""
+    if not keys:
+        return "all runs"
+    shown = [f"{key}={group.settings[key]}" for key in keys if key in group.settings]
+    text = ", ".join(shown) or f"without {', '.join(keys)}"
+    return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
 
 
 def interquartile_mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -195,6 +267,7 @@ def summarise(group: Group) -> dict[str, Any]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
+    """The table, a row per group."""
     lines = [
         "| group | seeds | final mean ± std | final IQM [95% CI] | best mean ± std "
         "| best IQM [95% CI] | wall s | not completed |",
@@ -210,6 +283,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         cells += [f"{row['wall_seconds_mean']:.1f}", str(row["incomplete"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def settings_section(groups: list[Group]) -> str:
+    """Each group's differing settings in full, where a label leaves some out."""
+    if all(group.settings_text == group.label for group in groups):
+        return ""
+    lines = [f"- {group.label}: {group.settings_text}" for group in groups]
+    return "\nSettings that differ between the groups:\n\n" + "\n".join(lines) + "\n"
 
 
 def curve(group: Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -237,13 +318,18 @@ def draw(groups: list[Group], output: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(9, 5))
-    for index, group in enumerate(groups):
+    for group, (color, linestyle) in zip(groups, curve_styles(len(groups)), strict=True):
         drawn = curve(group)
         if drawn is None:
             continue
         steps, mean, low, high = drawn
-        color = f"C{index % 10}"
-        axis.plot(steps, mean, color=color, label=f"{group.label} (n={len(group.runs)})")
+        axis.plot(
+            steps,
+            mean,
+            color=color,
+            linestyle=linestyle,
+            label=f"{group.label} (n={len(group.runs)})",
+        )
         axis.fill_between(steps, low, high, color=color, alpha=0.2)
     axis.set(
         title="Evaluation return: mean across seeds, 95% bootstrap band",
@@ -253,8 +339,28 @@ def draw(groups: list[Group], output: Path) -> None:
     axis.grid(alpha=0.3)
     axis.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
+    try:
+        # the format named: the temporary file's suffix is not .png
+        figure.savefig(output, dpi=110, format="png")
+    finally:
+        plt.close(figure)
+
+
+def nothing_to_report(runs: list[Run]) -> str:
+    reasons = Counter(run.skip_reason for run in runs)
+    why = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
+    return f"no completed run with an evaluation to report: {len(runs)} run(s) skipped ({why})"
+
+
+def write_csv(path: Path, reported: list[tuple[dict[str, Any], Group]]) -> None:
+    """The statistics, then a column per setting that differs between the groups
+    (empty where a group's algorithm has no such setting)."""
+    setting_keys = sorted({key for _, group in reported for key in group.settings})
+    with open(path, "w", newline="") as handle:
+        fields = [*reported[0][0], *setting_keys]
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows({**row, **group.settings} for row, group in reported)
 
 
 def report(paths: list[Path], output_dir: Path) -> list[dict[str, Any]]:
@@ -262,29 +368,46 @@ def report(paths: list[Path], output_dir: Path) -> list[dict[str, Any]]:
     if not runs:
         raise ValueError(f"no run directories in {', '.join(map(str, paths))}")
     groups = group_runs(runs)
-    rows = sorted(
-        (summarise(group) for group in groups if group.runs),
-        key=lambda row: -row["final_iqm"],
+    reported = sorted(
+        ((summarise(group), group) for group in groups if group.runs),
+        key=lambda pair: -pair[0]["final_iqm"],
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if not reported:
+        raise ValueError(nothing_to_report(runs))
+    for run in runs:
+        if not run.evaluations:
+            warn_no_evaluation("rl-report", run.path)
+    rows = [row for row, _ in reported]
     table = markdown(rows)
-    (output_dir / "report.md").write_text(table)
-    with open(output_dir / "report.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["group"])
-        writer.writeheader()
-        writer.writerows(rows)
-    draw([group for group in groups if group.runs], output_dir / "report.png")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # Each file to a temporary one, renamed only once all three are complete: a stop or
+    # a failed write leaves the previous report as it was.
+    with (
+        atomic_file(output_dir / "report.md") as report_md,
+        atomic_file(output_dir / "report.csv") as report_csv,
+        atomic_file(output_dir / "report.png") as report_png,
+    ):
+        report_md.write_text(table + settings_section([group for _, group in reported]))
+        write_csv(report_csv, reported)
+        draw([group for _, group in reported], report_png)
     print(table, end="")
     for group in groups:
         for run in group.incomplete:
-            status = run.summary.get("status", "not started")
-            why = "a non-finite return" if run.completed else status
-            print(f"not completed ({why}): {run.path} [{group.label}]")
+            print(f"not completed ({run.skip_reason}): {run.path} [{group.label}]")
     print(f"written: {output_dir / 'report.md'}, report.csv, report.png")
     return rows
 
 
 def main(arguments: list[str] | None = None) -> int:
+    stop_on_signals()
+    try:
+        return _main(arguments)
+    except Stopped as stop:
+        print(stop.line("rl-report", "nothing was written"), file=sys.stderr)
+        return stop.exit_code
+
+
+def _main(arguments: list[str] | None) -> int:
     parser = OneLineParser(prog="rl-report", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="sweep or run directories")
     parser.add_argument("-o", "--output", type=Path, default=Path("."), help="output folder")
@@ -296,7 +419,7 @@ def main(arguments: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scipy's notes on tiny samples: the table says n/a
             report(args.paths, args.output)
-    except ValueError as error:
+    except (ValueError, StorageError) as error:  # atomic_file's error names the file
         return _error(str(error))
     except OSError as error:
         return _error(f"cannot write {error.filename or args.output}: {error.strerror or error}")
