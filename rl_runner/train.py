@@ -60,7 +60,6 @@ from rl_runner.rundir import (
     RunLock,
     atomic_file,
     checkpoint_step,
-    contains_runs,
     discard_outputs,
     has_training_output,
     holds_run,
@@ -424,7 +423,9 @@ def run_launch(launch: Launch) -> None:
 # -- the console script -----------------------------------------------------------------
 def _exit(message: str, status: int) -> NoReturn:
     ignore_stop_signals()
-    print(message, file=sys.stderr)
+    # one write: a sweep's parallel jobs print theirs at the same moment
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
     sys.exit(status)
 
 
@@ -443,7 +444,7 @@ def exit_for(error: RunnerError) -> NoReturn:
 def _interrupted_message(launch: Launch | None) -> str:
     """What an interruption outside the training loop left (the claim is released,
     and a start without training output undone, right after)."""
-    if launch is not None and launch.sweep_dir is not None and contains_runs(launch.sweep_dir):
+    if launch is not None and launch.sweep_dir is not None and _any_job_trained(launch.sweep_dir):
         # A launcher's driver (Ray's) stopped while its jobs ran in other processes.
         mark_running_jobs_interrupted(launch.sweep_dir)
         return (
@@ -463,6 +464,14 @@ def _interrupted_message(launch: Launch | None) -> str:
     else:
         kept = "no checkpoint yet, so it starts again from its saved config"
     return f"rl-run: interrupted at once; {kept}; continue with: {resume_command(run_dir)}"
+
+
+def _any_job_trained(sweep_dir: Path) -> bool:
+    """Whether a job of the sweep got as far as training output (a job stopped while it
+    was set up leaves nothing the sweep keeps)."""
+    return sweep_dir.is_dir() and any(
+        has_training_output(job) for job in sweep_dir.iterdir() if job.is_dir()
+    )
 
 
 def _connection_hint(error: ConnectionError) -> str:

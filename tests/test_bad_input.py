@@ -205,7 +205,14 @@ CASES: dict[str, Case] = {
     "inverted log-std range": Case(
         ["algo=sac", "env=pendulum", "algo.log_std_min=3"], "log_std_min"
     ),
-    "missing optional dependency": Case(["env=gym", "env.id=LunarLander-v3"], "LunarLander-v3"),
+    "Box2D state a checkpoint cannot hold": Case(
+        ["env=gym", "env.id=LunarLander-v3"],
+        "env.id=LunarLander-v3: cannot checkpoint LunarLander.",
+    ),
+    "module:id whose module is not on PYTHONPATH": Case(
+        ["env=gym", "env.id=no_such_rl_module:user/MyEnv-v0"],
+        "env.id: no module 'no_such_rl_module' on PYTHONPATH",
+    ),
     "unknown env kwarg": Case(["+env.kwargs.no_such_kwarg=1"], "env.kwargs"),
     "env state in a random.Random": Case(
         ["algo=td3", "env=gym", "env.entry_point=fake_envs:PythonRandomNoise"],
@@ -215,6 +222,11 @@ CASES: dict[str, Case] = {
     "entry point in a module not on PYTHONPATH": Case(
         ["env=gym", "env.entry_point=no_such_rl_module:MyEnv"],
         "env.entry_point: no module 'no_such_rl_module' on PYTHONPATH",
+    ),
+    "entry point in a package's module": Case(  # made (its id has no dots), then refused
+        ["algo=td3", "env=gym", "env.entry_point=gymnasium.envs.classic_control:CartPoleEnv"],
+        "algo=td3 needs a continuous (Box) action space; "
+        "env.id=gymnasium-envs-classic_control/CartPoleEnv",
     ),
     "entry point the module lacks": Case(
         ["env=gym", "env.entry_point=fake_envs:NoSuchEnv"],
@@ -239,8 +251,8 @@ CASES: dict[str, Case] = {
         "which is 'rl_runner/Maze-v0' here",
     ),
     "a class path as env.id": Case(
-        ["algo=td3", "env=gym", "env.id=fake_envs:CountedMakes"],  # CountedMakes-v0 is the id
-        "give env.entry_point=fake_envs:CountedMakes instead of env.id",
+        ["algo=td3", "env=gym", "env.id=fake_envs:_Walk"],  # a class no id names
+        "give env.entry_point=fake_envs:_Walk instead of env.id",
     ),
     "resume switching to an entry point": Case(
         ["resume={run}", "env.entry_point=fake_envs:Endless"], "env.entry_point"

@@ -154,6 +154,8 @@ def test_a_checkpoint_of_another_kind_of_run_is_refused(tmp_path: Path):
         (["{run}", "--checkpoint", "nope.pt"], "--checkpoint: nope.pt"),
         (["{run}", "--episodes", "0"], "must be between 1 and 100, got 0"),
         (["{run}", "--episodes", "7600"], "must be between 1 and 100, got 7600"),
+        (["{run}", "--episodes", "abc"], "must be between 1 and 100, got abc"),
+        (["{run}", "--fps", "fast"], "must be a number, got 'fast'"),
         (["{run}", "--fps", "1e-9"], "between 0.1 and 100"),
         (["{run}", "--checkpoint", "{run}/.hydra/config.yaml"], "not an rl-runner checkpoint"),
         (["{run}", "--format", "avi"], "invalid choice"),

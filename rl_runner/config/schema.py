@@ -54,9 +54,11 @@ ENTRY_POINT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 def entry_point_id(entry_point: str) -> str:
     """The id rl-runner registers an `env.entry_point` under: `mymodule:MyEnv` ->
-    `mymodule/MyEnv` (Gymnasium's namespace/name form; `gym.make` would read a colon as
+    `mymodule/MyEnv`, `mypkg.envs:MyEnv` -> `mypkg-envs/MyEnv` (Gymnasium's
+    namespace/name form, whose namespace has no dots; `gym.make` would read a colon as
     a module to import)."""
-    return entry_point.replace(":", "/")
+    module, _, name = entry_point.partition(":")
+    return f"{module.replace('.', '-')}/{name}"
 
 
 @dataclass

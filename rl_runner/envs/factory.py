@@ -120,6 +120,14 @@ def make_env(
     except gym.error.Error as err:
         reason = f"{str(err).rstrip('.')}{_entry_point_hint(env_id)}"
         raise ConfigError(f"{key}: cannot make {name!r}: {reason}") from err
+    except ModuleNotFoundError as err:
+        missing = err.name or getattr(err.__cause__, "name", None)  # Gymnasium re-raises it
+        if missing is not None and env_id.startswith(f"{missing}:"):  # `module:id`'s module
+            raise ConfigError(
+                f"{key}: no module {missing!r} on PYTHONPATH for {name!r} "
+                "(PYTHONPATH=<its directory> rl-run ...)"
+            ) from err
+        raise ConfigError(f"{key}: {name!r} needs a package that is not installed ({err})") from err
     except ImportError as err:  # an entry point whose optional dependency is missing
         raise ConfigError(f"{key}: {name!r} needs a package that is not installed ({err})") from err
     except Exception as err:  # the env's own constructor: any type, wrong kwargs or a bug

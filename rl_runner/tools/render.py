@@ -284,14 +284,17 @@ def kept_files(written: list[Path]) -> str:
 
 
 def _episodes(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= MAX_EPISODES:
+    value = int(text) if text.strip().lstrip("+-").isdigit() else None
+    if value is None or not 1 <= value <= MAX_EPISODES:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_EPISODES}, got {text}")
     return value
 
 
 def _fps(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     # GIF frame times are whole hundredths of a second
     if not 0.1 <= value <= 100:
         raise argparse.ArgumentTypeError(f"must be between 0.1 and 100, got {text}")
