@@ -25,6 +25,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from test_resume import assert_same_run
 
 from rl_runner.config.store import job_dirname
+from rl_runner.rundir import checkpoint_step
 
 SHORT = ["algo=q_learning", "env=maze", "trainer.total_steps=600", "eval.every=100"]
 
@@ -187,7 +188,8 @@ def test_a_stopped_joblib_sweep_checkpoints_every_running_job_and_starts_no_othe
         stopped_at[job] = job / "checkpoints" / f"step_{summary['env_steps']:010d}.pt"
         assert stopped_at[job].exists() and not list(job.glob("checkpoints/.*.tmp"))
     if stop == "ctrl-c":  # the same command again goes on from where each job stopped
-        ok(rl_run(*args, "trainer.total_steps=3000", "resume=auto", cwd=tmp_path))
+        further = max(checkpoint_step(path) or 0 for path in stopped_at.values()) + 500
+        ok(rl_run(*args, f"trainer.total_steps={further}", "resume=auto", cwd=tmp_path))
         for job, checkpoint in stopped_at.items():
             assert f"resuming {job} from {checkpoint.name}" in (job / "train.log").read_text()
         assert {row["status"] for row in index_rows(sweep_dir).values()} == {"completed"}
