@@ -34,12 +34,22 @@ _POLL_SECONDS = 0.2
 _pending: int | None = None
 
 
-class StartupInterrupted(KeyboardInterrupt):
-    """A stop signal before training started."""
+class StopSignal(KeyboardInterrupt):
+    """A stop signal, raised where it lands (so that `finally` blocks on the way out
+    undo what is half done); a KeyboardInterrupt, so that library code catching
+    `Exception` does not swallow it."""
 
     def __init__(self, signal_number: int) -> None:
         super().__init__(signal.Signals(signal_number).name)
         self.signal_number = signal_number
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number  # 130 for SIGINT, 143 for SIGTERM
+
+
+class StartupInterrupted(StopSignal):
+    """A stop signal before training started."""
 
 
 def _remember_and_stop(signum: int, _frame: object) -> None:

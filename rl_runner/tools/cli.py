@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from rl_runner.rundir import EVALUATIONS_FILE
+from rl_runner.stopping import StopSignal
 
 # Curves beyond this many no longer get one of matplotlib's ten distinct colours.
 DISTINCT_COLOURS = 10
@@ -26,18 +28,9 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-class Stopped(KeyboardInterrupt):
-    """SIGINT or SIGTERM while a tool runs. Raised where the signal lands, so that the
-    `finally` blocks and atomic writes on the way out remove what is half written; a
-    KeyboardInterrupt, so that code catching `Exception` does not swallow it."""
-
-    def __init__(self, signal_number: int) -> None:
-        super().__init__(signal.Signals(signal_number).name)
-        self.signal_number = signal_number
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signal_number  # 130 for SIGINT, 143 for SIGTERM, as rl-run's
+class Stopped(StopSignal):
+    """SIGINT or SIGTERM while a tool runs: the atomic writes on the way out remove
+    what is half written."""
 
     def line(self, prog: str, kept: str) -> str:
         """The one line a stopped tool prints: which signal, and what was kept."""
@@ -54,6 +47,19 @@ def stop_on_signals() -> None:
     default action, and then only queues a quit event nobody reads."""
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _raise_stopped)
+
+
+def run_writing_all_or_nothing(
+    prog: str, main: Callable[[list[str] | None], int], arguments: list[str] | None
+) -> int:
+    """`main` under `stop_on_signals`, for a tool whose files are written atomically
+    at its end: a stop leaves nothing of them."""
+    stop_on_signals()
+    try:
+        return main(arguments)
+    except Stopped as stop:
+        print(stop.line(prog, "nothing was written"), file=sys.stderr)
+        return stop.exit_code
 
 
 def warn(prog: str, message: str) -> None:

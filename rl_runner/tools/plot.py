@@ -26,9 +26,8 @@ from rl_runner.errors import StorageError
 from rl_runner.rundir import EVALUATIONS_FILE, METRICS_FILE, atomic_file, read_jsonl
 from rl_runner.tools.cli import (
     OneLineParser,
-    Stopped,
     curve_styles,
-    stop_on_signals,
+    run_writing_all_or_nothing,
     warn_no_evaluation,
 )
 
@@ -132,12 +131,7 @@ def _error(message: str) -> int:
 
 
 def main(arguments: list[str] | None = None) -> int:
-    stop_on_signals()
-    try:
-        return _main(arguments)
-    except Stopped as stop:
-        print(stop.line("rl-plot", "nothing was written"), file=sys.stderr)
-        return stop.exit_code
+    return run_writing_all_or_nothing("rl-plot", _main, arguments)
 
 
 def _main(arguments: list[str] | None) -> int:

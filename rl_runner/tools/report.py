@@ -45,9 +45,8 @@ from rl_runner.rundir import (
 )
 from rl_runner.tools.cli import (
     OneLineParser,
-    Stopped,
     curve_styles,
-    stop_on_signals,
+    run_writing_all_or_nothing,
     warn_no_evaluation,
 )
 
@@ -399,12 +398,7 @@ def report(paths: list[Path], output_dir: Path) -> list[dict[str, Any]]:
 
 
 def main(arguments: list[str] | None = None) -> int:
-    stop_on_signals()
-    try:
-        return _main(arguments)
-    except Stopped as stop:
-        print(stop.line("rl-report", "nothing was written"), file=sys.stderr)
-        return stop.exit_code
+    return run_writing_all_or_nothing("rl-report", _main, arguments)
 
 
 def _main(arguments: list[str] | None) -> int:
