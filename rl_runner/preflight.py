@@ -318,6 +318,46 @@ def _check_ray_address(launcher: DictConfig) -> None:
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
         raise ConfigError(f"{setting}: cannot reach {address} ({reason})") from None
+    if _ray_refuses_the_token(str(address)):
+        raise ConfigError(f"{setting}: {address} refused this driver; {RAY_TOKEN_HINT}")
+
+
+RAY_TOKEN_HINT = (
+    "the cluster asks for its token: set RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN or "
+    "RAY_AUTH_TOKEN_PATH unless it is in ~/.ray/auth_token"
+)
+
+
+def _ray_refuses_the_token(address: str) -> bool:
+    """Asks the cluster's GCS once whether it lets this driver in. Ray's own connect
+    retries a refused token for 20 s, printing a C++ warning a second; this asks once,
+    its one warning line silenced. Anything but a refusal is left to Ray's connect."""
+    try:
+        from ray._raylet import GcsClient  # Ray's own client; its module path is private
+        from ray.exceptions import AuthenticationError
+    except ImportError:
+        return False
+    try:
+        with _stderr_silenced():
+            GcsClient(address=address)
+    except AuthenticationError:
+        return True
+    except Exception:  # noqa: BLE001 - whatever else is wrong, Ray's connect reports it
+        return False
+    return False
+
+
+@contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 goes to /dev/null meanwhile: C++ libraries write there directly."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _subdir(composed: DictConfig) -> str:

@@ -46,7 +46,14 @@ from rl_runner.errors import (
     RunnerError,
     StorageError,
 )
-from rl_runner.preflight import AUTO, Launch, ResumePlan, auto_resume_plan, prepare_launch
+from rl_runner.preflight import (
+    AUTO,
+    RAY_TOKEN_HINT,
+    Launch,
+    ResumePlan,
+    auto_resume_plan,
+    prepare_launch,
+)
 from rl_runner.progress import FILE_ONLY
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
@@ -480,10 +487,7 @@ def _connection_hint(error: ConnectionError) -> str:
     cause = error.__cause__  # Ray wraps the refusal in a RuntimeError's message
     if cause is None or "InvalidAuthToken" not in str(cause):
         return ""
-    return (
-        " (the cluster asks for its token: set RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN or "
-        "RAY_AUTH_TOKEN_PATH unless it is in ~/.ray/auth_token)"
-    )
+    return f" ({RAY_TOKEN_HINT})"
 
 
 def _log_thread_failure(args: threading.ExceptHookArgs) -> None:
