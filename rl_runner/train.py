@@ -46,6 +46,7 @@ from rl_runner.errors import (
     RunnerError,
     StorageError,
 )
+from rl_runner.manifest import record_session, remember_command_line
 from rl_runner.preflight import (
     AUTO,
     RAY_TOKEN_HINT,
@@ -125,6 +126,7 @@ def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
     # Every check has passed: saving the config first makes the directory resumable
     # from here on (a kill while building restarts it from this config).
     _save_hydra_files(cfg, run_dir)
+    record_session(run_dir, settings, step=0)
     trainer = build_trainer(settings, run_dir, checkpoint=None)
     log.info("run directory: %s", run_dir)
     return _train(trainer, run_dir, settings.run.sweep.objective.value)
@@ -363,6 +365,7 @@ def _record_resume(plan: ResumePlan, step: int) -> None:
     """The saved config is the one the run now trains with; resumes.yaml says from
     which step each change applies."""
     save_yaml(plan.config, plan.run_dir / SAVED_CONFIG)
+    record_session(plan.run_dir, plan.settings, step)
     if plan.changes:
         log.info("changed on resume at step %d: %s", step, " ".join(plan.changes))
         history_path = plan.run_dir / RESUME_HISTORY
@@ -506,6 +509,7 @@ def _print_version() -> None:
 def cli() -> None:
     """Entry point of `rl-run`: pre-flight checks, then Hydra, with one-line errors."""
     arguments = sys.argv[1:]
+    remember_command_line(arguments)
     if "--version" in arguments:
         _print_version()
         return

@@ -286,3 +286,24 @@ def test_a_failed_write_is_one_line_and_leaves_the_previous_report(sweep: Path, 
     png = tmp_path / "out" / "report.png"
     assert result.stderr.splitlines() == [f"rl-report: error: cannot write {png}: File too large"]
     assert unchanged(tmp_path / "out")
+
+
+def test_a_group_whose_runs_ran_with_different_numerics_is_named_in_a_warning(
+    sweep: Path, tmp_path: Path
+):
+    runs = jobs_copied(sweep, tmp_path / "runs", 8)
+    result = ok(rl_report(str(tmp_path / "runs"), "-o", str(tmp_path / "out"), cwd=tmp_path))
+    assert "numerics" not in result.stderr  # one machine, one torch: nothing to say
+    manifest = json.loads((runs[0] / "manifest.json").read_text())
+    [session] = manifest["sessions"]
+    cpu = session["machine"]["cpu"]
+    resumed = {**session, "kind": "resume", "step": 1000}
+    resumed["machine"] = {**session["machine"], "cpu": "Another CPU", "cpu_flags": []}
+    manifest["sessions"].append(resumed)  # resumed on another machine
+    (runs[0] / "manifest.json").write_text(json.dumps(manifest))
+    result = ok(rl_report(str(tmp_path / "runs"), "-o", str(tmp_path / "out"), cwd=tmp_path))
+    [warning] = result.stderr.splitlines()
+    rate = next(rate for rate in RATES if f"algo.lr={rate}" in runs[0].name)
+    assert warning.startswith(f"rl-report: warning: the runs of [algo.lr={rate}] ran with ")
+    assert f"cpu {' | '.join(sorted([cpu, 'Another CPU']))};" in warning
+    assert warning.endswith(": their seeds do not compare bit for bit")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +15,7 @@ from rl_runner.agents.base import Metrics
 from rl_runner.config.algorithms import EpsilonConfig, EpsilonSchedule, ScheduleUnit
 from rl_runner.config.schema import MLPConfig
 from rl_runner.errors import ConfigError
+from rl_runner.hardware import cpu_flags
 from rl_runner.networks.flat import FlatParameters
 
 
@@ -198,15 +196,9 @@ def resolve_matmul_precision(setting: str, device: torch.device) -> str:
     return "medium" if cpu_has_native_bfloat16() else "highest"
 
 
-@functools.cache
 def cpu_has_native_bfloat16() -> bool:
-    """AMX or AVX-512 BF16 (Linux flags; elsewhere assumed absent): without them torch
-    emulates bfloat16, slower than float32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(amx_bf16|avx512_bf16)\b", flags))
+    """AMX or AVX-512 BF16: without them torch emulates bfloat16, slower than float32."""
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
 @contextmanager

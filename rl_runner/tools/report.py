@@ -36,6 +36,7 @@ import yaml
 
 from rl_runner.config.settings import GROUPS, flat_config, groups_of
 from rl_runner.errors import ConfigError, StorageError
+from rl_runner.manifest import numerics, read_manifest
 from rl_runner.rundir import (
     EVALUATIONS_FILE,
     SAVED_CONFIG,
@@ -47,6 +48,7 @@ from rl_runner.tools.cli import (
     OneLineParser,
     curve_styles,
     run_writing_all_or_nothing,
+    warn,
     warn_no_evaluation,
 )
 
@@ -74,6 +76,9 @@ class Run:
     config: dict[str, Any]  # flattened: "algo.lr" -> 0.001
     summary: dict[str, Any]
     evaluations: list[dict[str, Any]]
+    # what changes floating-point results, per session (manifest.json); none for a run
+    # from before manifests
+    numerics: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seed(self) -> Any:
@@ -139,7 +144,24 @@ def load_run(path: Path) -> Run:
         raise ValueError(f"cannot read {current}: {detail}") from error
     if not isinstance(config, dict) or not isinstance(summary, dict):
         raise ValueError(f"cannot read {current}: not a mapping")
-    return Run(path, settings_read(flat_config(config)), summary, evaluations)
+    manifest = read_manifest(path)
+    sessions = [] if manifest is None else [numerics(record) for record in manifest["sessions"]]
+    return Run(path, settings_read(flat_config(config)), summary, evaluations, sessions)
+
+
+def mixed_numerics(runs: list[Run]) -> str | None:
+    """Where the runs' sessions differ in what changes floating-point results, as
+    `key a | b; ...`, or None where they agree."""
+    seen: dict[str, set[str]] = {}
+    for run in runs:
+        for record in run.numerics:
+            for key, value in record.items():
+                shown = "+".join(value) if isinstance(value, list) else str(value)
+                seen.setdefault(key, set()).add(shown or "none")
+    differing = [
+        f"{key} {' | '.join(sorted(values))}" for key, values in seen.items() if len(values) > 1
+    ]
+    return "; ".join(differing) or None
 
 
 def settings_read(config: dict[str, Any]) -> dict[str, Any]:
@@ -376,6 +398,11 @@ def report(paths: list[Path], output_dir: Path) -> list[dict[str, Any]]:
     for run in runs:
         if not run.evaluations:
             warn_no_evaluation("rl-report", run.path)
+    for _, group in reported:
+        mixed = mixed_numerics(group.runs)
+        if mixed is not None:
+            message = f"the runs of [{group.label}] ran with different numerics ({mixed})"
+            warn("rl-report", f"{message}: their seeds do not compare bit for bit")
     rows = [row for row, _ in reported]
     table = markdown(rows)
     output_dir.mkdir(parents=True, exist_ok=True)
