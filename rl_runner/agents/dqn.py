@@ -42,6 +42,7 @@ from rl_runner.envs.spaces import flat_observation_size, image_shape
 from rl_runner.networks.cnn import ConvQNetwork, copy_buffers
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
+from rl_runner.networks.policy_graph import Float32Input, Greedy, frozen
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
@@ -124,6 +125,10 @@ class DQN:
         with torch.inference_mode():
             q_values = self.q_network(network_input(obs, self.device))
         return q_values.argmax(dim=1).cpu().numpy()
+
+    def policy_graph(self) -> nn.Module:
+        """The greedy policy as one module (rl-export): observations to action indices."""
+        return nn.Sequential(Float32Input(), frozen(self.q_network), Greedy())
 
     # learning ----------------------------------------------------------------
     def observe(self, step: Transition) -> None:

@@ -33,6 +33,12 @@ from rl_runner.envs.batch import VectorEnv
 from rl_runner.envs.spaces import flat_observation_size
 from rl_runner.networks.ensemble import MLPEnsemble, NumpyEnsembleMember
 from rl_runner.networks.flat import FlatParameters
+from rl_runner.networks.policy_graph import (
+    FirstColumns,
+    FirstMember,
+    Float32Input,
+    SquashedToBounds,
+)
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
@@ -175,6 +181,16 @@ class ActorCriticAgent:
         with torch.inference_mode():
             raw = self.actor_network(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
         return raw[0].cpu().numpy()
+
+    def policy_graph(self) -> torch.nn.Module:
+        """The deterministic policy as one module (rl-export): observations to actions in
+        the env's bounds, tanh of the actor's first outputs (SAC's: the mean's)."""
+        return torch.nn.Sequential(
+            Float32Input(),
+            FirstMember(self.actor_network),
+            FirstColumns(self.scaler.dimensions),
+            SquashedToBounds(self.scaler.centre, self.scaler.half_range),
+        )
 
     def _explore(self, raw: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -41,6 +41,14 @@ from rl_runner.envs.batch import VectorEnv
 from rl_runner.envs.spaces import flat_observation_size
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
+from rl_runner.networks.policy_graph import (
+    ClippedToBounds,
+    FirstColumns,
+    Float32Input,
+    Greedy,
+    Standardised,
+    frozen,
+)
 from rl_runner.seeding import generator_state, restore_generator_state
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -212,6 +220,18 @@ class OnPolicyAgent:
             np.clip(samples, self._low, self._high).astype(np.float32),
             self._extras(inputs, samples.astype(np.float32), chosen, values),
         )
+
+    def policy_graph(self) -> nn.Module:
+        """The evaluation policy as one module (rl-export): observations, normalised with
+        the frozen statistics, to the most likely action (a Gaussian's mean, clipped to
+        the env's bounds)."""
+        layers: list[nn.Module] = [Float32Input()]
+        if self.obs_normaliser is not None:
+            statistics = self.obs_normaliser.statistics
+            layers.append(Standardised(statistics.mean, statistics.var, self.obs_normaliser.clip))
+        layers += [frozen(self.network.policy), FirstColumns(self.network.action_size)]
+        layers.append(Greedy() if self.discrete else ClippedToBounds(self._low, self._high))
+        return nn.Sequential(*layers)
 
     @staticmethod
     def _extras(

@@ -38,6 +38,7 @@ from rl_runner.envs.batch import VectorEnv
 from rl_runner.envs.spaces import flat_observation_size
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
+from rl_runner.networks.policy_graph import Float32Input, Greedy, frozen
 from rl_runner.seeding import generator_state, restore_generator_state
 
 
@@ -131,6 +132,11 @@ class Reinforce:
         # inverse-CDF sampling, one uniform draw per env
         draws = self.rng.random(len(obs))[:, None] * cumulative[:, -1:]
         return Decision(np.minimum((cumulative <= draws).sum(axis=1), logits.shape[1] - 1))
+
+    def policy_graph(self) -> nn.Module:
+        """The most likely action as one module (rl-export): observations to action
+        indices, over every action (a legal-action mask is not part of the graph)."""
+        return nn.Sequential(Float32Input(), frozen(self.policy), Greedy())
 
     def _logits(self, obs: np.ndarray) -> np.ndarray:
         if self._numpy_policy is not None:

@@ -76,6 +76,11 @@ class TabularTD:
     def epsilon(self) -> float:
         return epsilon_at(self.config.epsilon, self.count.env_steps, self.count.episodes)
 
+    def policy_table(self) -> dict[str, np.ndarray]:
+        """What rl-export writes: the Q-values, states x actions (greedy: a row's largest
+        among the legal actions)."""
+        return {"q": self.q.copy()}
+
     def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         states = np.asarray(obs, dtype=np.int64)
         legal = legal_actions(masks, len(states), self.num_actions)

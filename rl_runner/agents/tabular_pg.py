@@ -59,6 +59,11 @@ class TabularPG:
     def policy(self) -> np.ndarray:
         return softmax_policy(self.theta, self.legal, self.config.beta)
 
+    def policy_table(self) -> dict[str, np.ndarray]:
+        """What rl-export writes: the preferences theta (greedy: a row's largest among the
+        legal actions) and the softmax policy over the moves training found legal."""
+        return {"theta": self.theta.copy(), "policy": self.policy()}
+
     def act(self, obs: np.ndarray, explore: bool, masks: np.ndarray | None = None) -> Decision:
         states = np.asarray(obs, dtype=np.int64)
         legal = legal_actions(masks, len(states), self.num_actions)

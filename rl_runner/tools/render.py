@@ -28,13 +28,10 @@ import numpy as np
 from rl_runner.errors import ConfigError
 from rl_runner.progress import Progress
 from rl_runner.rundir import (
-    BEST_CHECKPOINT,
-    CHECKPOINT_DIR,
     SAVED_CONFIG,
-    inside_run,
-    periodic_checkpoints,
 )
 from rl_runner.tools.cli import OneLineParser, Stopped, stop_on_signals
+from rl_runner.tools.restore import check_owner, load_chosen, restored_agent
 
 if TYPE_CHECKING:
     from rl_runner.config.settings import Settings
@@ -50,37 +47,14 @@ GL_HINT = (
 MP4_HINT = "MP4 needs imageio with its ffmpeg plugin: pip install 'rl-runner[video]'"
 
 
-def choose_checkpoint(run_dir: Path, choice: str) -> Path:
-    """`best` (best.pt, else the newest), `latest`, or a checkpoint file's path."""
-    directory = run_dir / CHECKPOINT_DIR
-    newest = periodic_checkpoints(directory)
-    if choice == "best" and (directory / BEST_CHECKPOINT).is_file():
-        return directory / BEST_CHECKPOINT
-    if choice in ("best", "latest"):
-        if not newest:
-            raise ConfigError(f"{run_dir} has no checkpoint yet")
-        return newest[-1]
-    path = Path(choice)
-    if not path.is_file() and (directory / choice).is_file():
-        path = directory / choice  # a name inside the run's checkpoints/
-    if not path.is_file():
-        raise ConfigError(f"--checkpoint: {choice} is not best, latest or a checkpoint file")
-    return path
-
-
 class Player:
     """A run's agent, restored from a checkpoint, acting greedily in a rendering env."""
 
     def __init__(self, settings: Settings, state: dict[str, Any], checkpoint: Path) -> None:
         # Imported here: `rl-render --help` and its argument errors need none of this.
-        import torch
-
         from rl_runner.build import configure_torch
-        from rl_runner.checkpoint import without_replay
-        from rl_runner.envs.batch import EnvBatch
         from rl_runner.envs.factory import make_env, render_headless
         from rl_runner.evaluator import episode_step_cap
-        from rl_runner.registry import algorithm
 
         configure_torch(1)
         render_headless()
@@ -91,19 +65,7 @@ class Player:
         )
         self.max_episode_steps = episode_step_cap(self.env, settings.run.eval.max_episode_steps)
         self.seed = settings.eval_seed
-        envs = EnvBatch(lambda: self.env, 1, self.seed)
-        self.agent = algorithm(settings.algo.name).builder()(settings, envs, torch.device("cpu"))
-        try:
-            # without the replay part: rendering needs no replay memory or rollout, and a
-            # rollout's shape is the training envs', not this one env's
-            self.agent.load_state_dict(without_replay(state)["agent"])
-        except KeyError as error:
-            raise ConfigError(
-                f"{checkpoint} lacks the agent part {error}: another algorithm wrote it"
-            ) from error
-        except (ValueError, RuntimeError) as error:
-            detail = " ".join(str(error).split())[:200]
-            raise ConfigError(f"{checkpoint} does not fit the run's config ({detail})") from error
+        self.agent = restored_agent(settings, state, checkpoint, self.env)
 
     def play(self, episode: int, progress: Progress) -> tuple[list[np.ndarray], float, int]:
         """Frames (the first observation's, then one per step, each captioned with its
@@ -183,39 +145,6 @@ WRITERS: dict[str, Callable[[list[np.ndarray], Path, float], None]] = {
     "gif": write_gif,
     "mp4": write_mp4,
 }
-
-
-def load_chosen(run_dir: Path, choice: str) -> tuple[Path, dict[str, Any]]:
-    """The chosen checkpoint and its content. A run still training may delete the newest
-    file between the choice and the read (it keeps checkpoint.keep_last): choose again."""
-    from rl_runner.checkpoint import load_checkpoint
-    from rl_runner.errors import CheckpointError
-
-    for last_try in (False, True):
-        path = choose_checkpoint(run_dir, choice)
-        try:
-            return path, load_checkpoint(path)
-        except CheckpointError as error:
-            if last_try or path.exists() or choice not in ("best", "latest"):
-                raise ConfigError(str(error)) from error
-    raise AssertionError("unreachable")
-
-
-def check_owner(run_dir: Path, settings: Settings, checkpoint: Path) -> None:
-    """A checkpoint from another run must come from the same algorithm and env."""
-    from rl_runner.config.resume import load_saved_config
-
-    owner = inside_run(checkpoint)
-    if owner is None or owner == run_dir.resolve():
-        return
-    _, theirs = load_saved_config(owner, context="--checkpoint: ")
-    mine = (settings.algo.name, settings.env.id, settings.env.kwargs)
-    if (theirs.algo.name, theirs.env.id, theirs.env.kwargs) != mine:
-        raise ConfigError(
-            f"--checkpoint: {checkpoint} belongs to {owner} (algo={theirs.algo.name}, "
-            f"env {theirs.env.id} {dict(theirs.env.kwargs)}), not to a run like this one "
-            f"(algo={settings.algo.name}, env {settings.env.id} {dict(settings.env.kwargs)})"
-        )
 
 
 def write_atomic(frames: list[np.ndarray], path: Path, file_format: str, fps: float) -> None:
