@@ -36,7 +36,12 @@ from rl_runner.rundir import (
     write_run_id,
 )
 from rl_runner.seeding import global_rng_state, restore_global_rng_state
-from rl_runner.stopping import SWEEP_STOP_SIGNAL, raise_if_stopped_during_startup, stop_name
+from rl_runner.stopping import (
+    SWEEP_STOP_SIGNAL,
+    ignore_stop_signals,
+    raise_if_stopped_during_startup,
+    stop_name,
+)
 
 log = logging.getLogger("rl_runner")
 
@@ -500,8 +505,14 @@ class Trainer:
         try:
             yield
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            if self._stop_signal is not None:
+                # Stopping: the checkpoint is saved and the process ends. A late signal
+                # (a sweep driver's stop that follows the terminal's Ctrl-C) must not
+                # cut the summary and the job's row short, as the start-up's would.
+                ignore_stop_signals()
+            else:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
 
 class _SpeedMeter:

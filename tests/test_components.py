@@ -302,3 +302,32 @@ def test_every_algorithm_env_preset_is_picked_by_its_pair_and_validates(preset: 
     except ConfigError:  # the pair needs it (a warm-up longer than the env's run)
         return
     assert settings != without  # the preset is what changed them
+
+
+def test_a_stop_signal_after_the_trainer_stopped_cannot_cut_its_summary_short():
+    """A sweep driver's stop (SIGUSR1) that follows the terminal's Ctrl-C can land after
+    the trainer has checkpointed and left its handlers, while it writes its summary and
+    the job's row. The start-up's handlers, restored there, raised: the job ended with
+    neither written (once, under load, in the joblib stop test)."""
+    import os
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    from rl_runner.stopping import SWEEP_STOP_SIGNAL, install_startup_handlers
+    from rl_runner.trainer import Trainer
+
+    install_startup_handlers()  # as a sweep job has them while it is set up
+    trainer = SimpleNamespace(_stop_signal=None)
+    try:
+        with Trainer._stop_on_signals(trainer):  # type: ignore[arg-type]
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # handled: the training loop would now checkpoint
+        assert trainer._stop_signal == signal.SIGINT
+        for late in (SWEEP_STOP_SIGNAL, signal.SIGINT, signal.SIGTERM):
+            os.kill(os.getpid(), late)
+            time.sleep(0.05)  # delivered, and nothing raised or ended the process
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for restored in (signal.SIGTERM, SWEEP_STOP_SIGNAL):
+            signal.signal(restored, signal.SIG_DFL)
