@@ -28,6 +28,7 @@ from rl_runner.registry import algorithm
 from rl_runner.rundir import CHECKPOINT_DIR
 from rl_runner.seeding import seed_global_rngs
 from rl_runner.trainer import Schedule, Trainer
+from rl_runner.video import check_renders, recording
 
 log = logging.getLogger("rl_runner")
 
@@ -88,6 +89,7 @@ def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None
     check_spaces(settings, probe.observation_space, probe.action_space)
     _check_memory(settings, probe.observation_space, probe.action_space)
     _check_snapshot(settings, probe)
+    check_renders(env_config, settings.run.eval.video)
 
 
 def _probe_env(settings: Settings) -> EnvProbe:
@@ -234,7 +236,11 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
             env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
         )
         evaluator = Evaluator(
-            make_eval_env, run.eval.episodes, settings.eval_seed, run.eval.max_episode_steps
+            make_eval_env,
+            run.eval.episodes,
+            settings.eval_seed,
+            run.eval.max_episode_steps,
+            video=recording(env_config, run.eval.video),
         )
         if evaluator.env_limit is None and run.eval.max_episode_steps is None:
             log.warning(
@@ -274,6 +280,7 @@ def _schedule(settings: Settings) -> Schedule:
         eval_every=run.eval.every,
         checkpoint_every=run.checkpoint.every,
         checkpoint_replay=run.checkpoint.replay,
+        video_every=run.eval.video.every,
     )
 
 

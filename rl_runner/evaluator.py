@@ -10,6 +10,7 @@ import numpy as np
 
 from rl_runner.envs.batch import action_masks
 from rl_runner.envs.factory import EnvFactory
+from rl_runner.video import FrameRecorder, VideoRecording
 
 # (observations, legal-action masks or None) -> actions
 Policy = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
@@ -31,6 +32,7 @@ def episode_step_cap(env: gym.Env, configured: int | None) -> int:
 class EvalResult:
     returns: np.ndarray
     lengths: np.ndarray
+    video: FrameRecorder | None = None  # episode 0's frames, where this evaluation filmed it
 
     @property
     def return_mean(self) -> float:
@@ -56,17 +58,31 @@ class Evaluator:
     """
 
     def __init__(
-        self, factory: EnvFactory, episodes: int, seed: int, max_episode_steps: int | None = None
+        self,
+        factory: EnvFactory,
+        episodes: int,
+        seed: int,
+        max_episode_steps: int | None = None,
+        video: VideoRecording | None = None,
     ) -> None:
         self.envs = [factory() for _ in range(episodes)]
         self.seed = seed
         self.env_limit = env_time_limit(self.envs[0])
         self.max_episode_steps = episode_step_cap(self.envs[0], max_episode_steps)
+        self.video = video
+        self._video_env: gym.Env | None = None  # made at the first recording
 
-    def run(self, policy: Policy, stop: Callable[[], bool] = lambda: False) -> EvalResult | None:
-        """The episodes' returns and lengths; None where `stop()` turned true first."""
-        count = len(self.envs)
-        first = [env.reset(seed=self.seed + k) for k, env in enumerate(self.envs)]
+    def run(
+        self, policy: Policy, stop: Callable[[], bool] = lambda: False, record: bool = False
+    ) -> EvalResult | None:
+        """The episodes' returns and lengths; None where `stop()` turned true first. With
+        `record`, episode 0 plays on a rendering copy of its env (the same seed, so the
+        same episode) and its frames come back too."""
+        envs, recorder = self._envs(record)
+        count = len(envs)
+        first = [env.reset(seed=self.seed + k) for k, env in enumerate(envs)]
+        if recorder is not None:
+            recorder.add(envs[0].render())
         obs = np.stack([np.asarray(obs) for obs, _ in first])
         masks = action_masks([info for _, info in first])
         returns = np.zeros(count)
@@ -78,7 +94,9 @@ class Evaluator:
             active = np.flatnonzero(running)
             actions = policy(obs[active], None if masks is None else masks[active])
             for env_index, action in zip(active, actions, strict=True):
-                next_obs, reward, terminated, truncated, info = self.envs[env_index].step(action)
+                next_obs, reward, terminated, truncated, info = envs[env_index].step(action)
+                if env_index == 0 and recorder is not None:
+                    recorder.add(envs[0].render())
                 obs[env_index] = next_obs
                 if masks is not None:
                     masks[env_index] = info["action_mask"]
@@ -86,8 +104,18 @@ class Evaluator:
                 lengths[env_index] += 1
                 cut = lengths[env_index] >= self.max_episode_steps
                 running[env_index] = not (terminated or truncated or cut)
-        return EvalResult(returns=returns, lengths=lengths)
+        return EvalResult(returns=returns, lengths=lengths, video=recorder)
+
+    def _envs(self, record: bool) -> tuple[list[gym.Env], FrameRecorder | None]:
+        if not record or self.video is None:
+            return self.envs, None
+        if self._video_env is None:
+            self._video_env = self.video.factory()
+        config = self.video.config
+        recorder = FrameRecorder(self.max_episode_steps, config.max_frames, config.size)
+        return [self._video_env, *self.envs[1:]], recorder
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
+        for env in [*self.envs, self._video_env]:
+            if env is not None:
+                env.close()

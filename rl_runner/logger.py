@@ -16,7 +16,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import torch
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
@@ -25,10 +27,13 @@ from rl_runner.rundir import (
     EVALUATIONS_FILE,
     METRICS_FILE,
     TENSORBOARD_DIR,
+    VIDEOS_DIR,
+    atomic_file,
     io_reason,
     json_number,
     truncate_jsonl,
 )
+from rl_runner.video import gif_bytes
 
 HPARAMS_DIR = "hparams"  # inside tensorboard/: the HParams record of a finished run
 
@@ -93,6 +98,24 @@ class RunLogger:
                     writer._get_file_writer().add_summary(summary)
                 for tag, value in results.items():
                     writer.add_scalar(tag, value, step)
+
+    def log_video(self, step: int, frames: list[np.ndarray], fps: float) -> None:
+        """An evaluation episode's frames, as `videos/eval_step_<N>.gif` (written
+        atomically; a resume that films the same step again replaces it) and as
+        TensorBoard's `eval/video` (the GIF, as `add_video` writes one: TensorBoard's
+        image dashboard plays it)."""
+        data = gif_bytes(frames, fps)
+        directory = self.run_dir / VIDEOS_DIR
+        directory.mkdir(exist_ok=True)
+        with atomic_file(directory / f"eval_step_{step:010d}.gif") as temporary:
+            temporary.write_bytes(data)
+        height, width = frames[0].shape[:2]
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=data)
+        summary = Summary(value=[Summary.Value(tag="eval/video", image=image)])
+        with self._tensorboard():
+            # SummaryWriter's own file writer, as add_video uses it (add_video itself
+            # needs moviepy to encode the GIF)
+            self._writer._get_file_writer().add_summary(summary, step)
 
     def log_text(self, tag: str, text: str) -> None:
         with self._tensorboard():

@@ -33,6 +33,7 @@ TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_DIR = "checkpoints"
 BEST_CHECKPOINT = "best.pt"
 SUMMARY_FILE = "summary.json"
+VIDEOS_DIR = "videos"  # eval.video's GIFs
 LOG_FILE = "train.log"
 LOCK_FILE = ".rl-run.lock"
 RUN_ID_FILE = ".rl-run-id"  # the run's identity, which each of its checkpoints carries

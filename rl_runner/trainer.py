@@ -42,6 +42,7 @@ from rl_runner.stopping import (
     raise_if_stopped_during_startup,
     stop_name,
 )
+from rl_runner.video import records
 
 log = logging.getLogger("rl_runner")
 
@@ -56,6 +57,7 @@ class Schedule:
     checkpoint_every: int
     stop_at_eval_return: float | None = None
     checkpoint_replay: bool = True  # the replay memory in the newest checkpoint
+    video_every: int = 0  # a video of every n-th evaluation and the last (0: none)
 
 
 def next_multiple(step: int, every: int) -> int:
@@ -350,9 +352,12 @@ class Trainer:
         """Evaluate, log, keep the best; returns the mean return, or None where a stop
         signal cut the evaluation short (nothing is logged; the resume evaluates)."""
         self._check_finite(self._latest_metrics)
+        schedule = self.schedule
+        final = self.env_steps >= schedule.total_steps
         result = self.evaluator.run(
             lambda obs, masks: self.agent.act(obs, explore=False, masks=masks).actions,
             stop=lambda: self._stop_signal is not None,
+            record=records(self.env_steps, schedule.eval_every, schedule.video_every, final),
         )
         self.evaluation_pending = result is None
         if result is None:
@@ -360,6 +365,10 @@ class Trainer:
         self.last_eval = result.return_mean
         self.last_eval_step = self.env_steps
         self.logger.log_evaluation(self.env_steps, result.metrics(), result.returns.tolist())
+        if result.video is not None and self.evaluator.video is not None:
+            # played at the env's speed: every stride-th frame is kept
+            fps = self.evaluator.video.config.fps / result.video.stride
+            self.logger.log_video(self.env_steps, result.video.frames, fps)
         if self.best_eval is None or result.return_mean > self.best_eval:
             self.best_eval = result.return_mean
             self.best_eval_step = self.env_steps

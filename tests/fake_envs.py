@@ -200,3 +200,23 @@ gym.register("LateUncapturableState-v0", entry_point=LateUncapturableState, max_
 gym.register("PythonRandomNoise-v0", entry_point=PythonRandomNoise, max_episode_steps=20)
 gym.register("CountedMakes-v0", entry_point=CountedMakes, max_episode_steps=20)
 gym.register("UncapturableState-v0", entry_point=UncapturableState, max_episode_steps=20)
+
+
+class Unrendered(_Walk):
+    """Draws nothing: `render()` is Gymnasium's default."""
+
+
+gym.register("Unrendered-v0", entry_point=Unrendered, max_episode_steps=20)
+
+
+class BlankRender(_Walk):
+    """Takes render_mode but draws nothing."""
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        self.render_mode = render_mode
+
+    def render(self) -> None:
+        return None
+
+
+gym.register("BlankRender-v0", entry_point=BlankRender, max_episode_steps=20)

@@ -137,6 +137,17 @@ CASES: dict[str, Case] = {
     "seed past 2**32": Case(["seed=4294967296"], "seed"),
     "eval seeds past 2**32": Case(["seed=4294967290"], "seed"),
     "negative eval seed": Case(["eval.seed=-3"], "eval.seed"),
+    "negative video cadence": Case(["eval.video.every=-1"], "eval.video.every"),
+    "video at 0 fps": Case(["eval.video.fps=0"], "eval.video.fps"),
+    "video frames of 1 pixel": Case(["eval.video.size=1"], "eval.video.size"),
+    "filming an env without render_mode": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:Unrendered-v0", "eval.video.every=1"],
+        "cannot be made with render_mode='rgb_array'",
+    ),
+    "filming an env that draws nothing": Case(
+        ["algo=td3", "env=gym", "env.id=fake_envs:BlankRender-v0", "eval.video.every=1"],
+        "returned NoneType, not an RGB image",
+    ),
     "malformed device": Case(["device=cuda:x"], "device"),
     "unknown device": Case(["device=tpu"], "device"),
     "missing CUDA": Case(["device=cuda:3"], "CUDA is not available"),

@@ -206,6 +206,28 @@ class TrainerConfig:
 
 
 @dataclass
+class VideoConfig:
+    """Videos of the first episode of some evaluations (rl_runner/video.py)."""
+
+    every: int = 0  # the first episode of every `every`-th evaluation, and of the last; 0: none
+    fps: int = 30  # frames per second of the GIF
+    size: int = 256  # frames are shrunk to this many pixels on their longer side
+    # frames kept; a longer episode keeps every n-th (memory, file size), played at the
+    # same speed: 501 holds a 500-step episode whole
+    max_frames: int = 501
+
+    def __post_init__(self) -> None:
+        require(self.every >= 0, "eval.video.every", f"must be >= 0, got {self.every}")
+        require(1 <= self.fps <= 100, "eval.video.fps", f"must be in [1, 100], got {self.fps}")
+        require(
+            16 <= self.size <= 2048, "eval.video.size", f"must be in [16, 2048], got {self.size}"
+        )
+        require(
+            self.max_frames >= 2, "eval.video.max_frames", f"must be >= 2, got {self.max_frames}"
+        )
+
+
+@dataclass
 class EvalConfig:
     every: int = 5_000  # env steps between evaluations (and one at the end)
     episodes: int = 10  # greedy episodes per evaluation
@@ -213,6 +235,7 @@ class EvalConfig:
     # evaluation episodes end here at the latest; null: the env's time limit, or
     # UNLIMITED_ENV_EVAL_STEPS for an env that has none (a greedy policy can loop forever)
     max_episode_steps: int | None = None
+    video: VideoConfig = field(default_factory=VideoConfig)
 
     def __post_init__(self) -> None:
         require(self.every >= 1, "eval.every", "must be >= 1")

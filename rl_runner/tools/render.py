@@ -32,6 +32,7 @@ from rl_runner.rundir import (
 )
 from rl_runner.tools.cli import OneLineParser, Stopped, stop_on_signals
 from rl_runner.tools.restore import check_owner, load_chosen, restored_agent
+from rl_runner.video import gif_bytes, render_failure
 
 if TYPE_CHECKING:
     from rl_runner.config.settings import Settings
@@ -40,10 +41,6 @@ RENDERS_DIR = "renders"
 # One episode is one file: a bound keeps a typo (--episodes 7600) from filling the disk.
 MAX_EPISODES = 100
 CAPTION_PIXELS = 16
-GL_HINT = (
-    "MuJoCo renders headless with MUJOCO_GL=egl (Debian package libegl1) or "
-    "MUJOCO_GL=osmesa (libosmesa6)"
-)
 MP4_HINT = "MP4 needs imageio with its ffmpeg plugin: pip install 'rl-runner[video]'"
 
 
@@ -111,18 +108,7 @@ def captioned(frame: np.ndarray, text: str) -> np.ndarray:
 
 
 def write_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
-    from PIL import Image
-
-    images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=images[1:],
-        duration=1000 / fps,
-        loop=0,
-        optimize=False,
-    )
+    path.write_bytes(gif_bytes(frames, fps))
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, fps: float) -> None:
@@ -190,10 +176,9 @@ def play_episode(player: Player, episode: int) -> tuple[list[np.ndarray], float,
     except ConfigError:
         raise
     except Exception as error:  # the env's renderer: no OpenGL, a missing package
-        detail = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
-        opengl = "GL" in detail or "mujoco" in type(error).__module__
-        hint = f"; {GL_HINT}" if opengl else ""
-        raise ConfigError(f"cannot play or render the run's env ({detail}){hint}") from error
+        raise ConfigError(
+            f"cannot play or render the run's env ({render_failure(error)})"
+        ) from error
     finally:
         progress.close()
 
