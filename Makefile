@@ -17,13 +17,14 @@ $(BASE_INSTALLED): pyproject.toml
 	$(BIN)/pip install -e .
 	touch $@
 
-# Everything the README's commands and the tests use: video, ONNX export, launchers, pytest.
+# Everything the README's commands and the tests use: video, ONNX export, MLflow, launchers,
+# pytest.
 $(INSTALLED): $(BASE_INSTALLED)
-	$(BIN)/pip install -e '.[test,video,export,sweep,slurm,ray]'
+	$(BIN)/pip install -e '.[test,video,export,mlflow,sweep,slurm,ray]'
 	touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/pip install -e '.[test,video,export,sweep,slurm,ray,bench]'
+	$(BIN)/pip install -e '.[test,video,export,mlflow,sweep,slurm,ray,bench]'
 	touch $@
 
 setup: $(INSTALLED)

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from rl_runner.evaluator import Evaluator, env_time_limit
 from rl_runner.registry import algorithm
 from rl_runner.rundir import CHECKPOINT_DIR
 from rl_runner.seeding import seed_global_rngs
+from rl_runner.tracking import check_tracking, make_tracker
 from rl_runner.trainer import Schedule, Trainer
 from rl_runner.video import check_renders, recording
 
@@ -70,6 +72,7 @@ def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None
     it, can its state be checkpointed) and the device, checked before a run directory
     is touched. `probes` keeps each env's probe for the next job that makes it."""
     resolve_device(settings.run.device)
+    check_tracking(settings.run.tracking)
     cpus = os.cpu_count() or 1
     if settings.run.threads > cpus:
         raise ConfigError(
@@ -260,6 +263,7 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
             learning_rate_keys=entry.learning_rates,
             clips_gradients="max_grad_norm" in {field.name for field in fields(entry.schema)},
             hparams=_hparams(settings),
+            tracker=partial(make_tracker, run.tracking, run_dir, _hparams(settings)),
         )
         if checkpoint is not None:
             _restore(trainer, checkpoint, settings)

@@ -33,14 +33,18 @@ from rl_runner.rundir import (
     json_number,
     truncate_jsonl,
 )
+from rl_runner.tracking import NoTracker, Tracker
 from rl_runner.video import gif_bytes
 
 HPARAMS_DIR = "hparams"  # inside tensorboard/: the HParams record of a finished run
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, resume_step: int | None = None, tracker: Tracker | None = None
+    ) -> None:
         self.run_dir = run_dir
+        self.tracker = tracker or NoTracker()  # gets every row (tracking=mlflow)
         # a resumed run's logs that were deleted: their rows before the resume are lost
         self.missing_on_resume: list[str] = []
         if resume_step is not None:
@@ -72,6 +76,7 @@ class RunLogger:
                 self._writer.add_scalar(tag, value, step)
         row = {tag: json_number(value) for tag, value in values.items()}
         self._write(self._metrics, {"step": step, "time": time.time(), **row})
+        self.tracker.record(step, values)
         return values
 
     def log_evaluation(self, step: int, metrics: dict[str, float], returns: list[float]) -> None:

@@ -31,6 +31,7 @@ from rl_runner.rundir import (
     SUMMARY_FILE,
     json_number,
     read_run_id,
+    read_summary,
     resume_command,
     write_json_atomic,
     write_run_id,
@@ -42,6 +43,7 @@ from rl_runner.stopping import (
     raise_if_stopped_during_startup,
     stop_name,
 )
+from rl_runner.tracking import NoTracker, Tracker
 from rl_runner.video import records
 
 log = logging.getLogger("rl_runner")
@@ -77,6 +79,7 @@ class Trainer:
         learning_rate_keys: tuple[str, ...] = ("algo.lr",),
         clips_gradients: bool = True,
         hparams: dict[str, Any] | None = None,
+        tracker: Callable[[], Tracker] = NoTracker,
     ) -> None:
         """`config_text` is written to TensorBoard once, when the run starts fresh;
         `learning_rate_keys` (and algo.max_grad_norm where the algorithm `clips_gradients`)
@@ -91,6 +94,8 @@ class Trainer:
         self.learning_rate_keys = learning_rate_keys
         self.clips_gradients = clips_gradients
         self.hparams = hparams or {}  # the settings, logged for HParams when the run ends
+        self._make_tracker = tracker  # opened with the logs: a run that never starts has none
+        self.tracker: Tracker = NoTracker()
         self.run_id = uuid.uuid4().hex  # a resume takes its checkpoint's
         self.logger: RunLogger  # opened by run(), after any restore
         # Loop state; everything here is in the checkpoint.
@@ -122,6 +127,8 @@ class Trainer:
             return self._run(on_logs_ready)
         finally:
             self.close()
+            summary = read_summary(self.run_dir / SUMMARY_FILE) or {}
+            self.tracker.finish(str(summary.get("status", "failed")))
 
     def close(self) -> None:
         """Close the training and evaluation envs (their worker processes stop)."""
@@ -145,7 +152,14 @@ class Trainer:
             self.checkpointer.remove_partial_writes()
             if self._best is not None:
                 self.checkpointer.save_best(self._best)
-        self.logger = RunLogger(self.run_dir, resume_step=self.env_steps if self._resumed else None)
+        self.tracker = self._make_tracker()
+        self.logger = RunLogger(
+            self.run_dir,
+            resume_step=self.env_steps if self._resumed else None,
+            tracker=self.tracker,
+        )
+        if self._resumed:  # the logs are cut back to the checkpoint: what it may lack
+            self.tracker.catch_up(self.env_steps)
         missing = self.logger.missing_on_resume
         if missing:
             log.warning(
@@ -391,6 +405,7 @@ class Trainer:
         # Logs first: a resume drops rows past the checkpoint, never misses rows before it.
         self.logger.flush()
         self.checkpointer.save(self.state_dict(time.perf_counter() - started), self.env_steps)
+        self.tracker.send_through(self.env_steps)  # rows a resume keeps: never sent twice
         # The summary follows the checkpoints, so a killed run's summary is never stale.
         self._write_summary(started, "running")
 

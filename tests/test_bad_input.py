@@ -138,6 +138,8 @@ CASES: dict[str, Case] = {
     "eval seeds past 2**32": Case(["seed=4294967290"], "seed"),
     "negative eval seed": Case(["eval.seed=-3"], "eval.seed"),
     "negative video cadence": Case(["eval.video.every=-1"], "eval.video.every"),
+    "unknown tracker": Case(["tracking.backend=neptune"], "tracking.backend"),
+    "unknown tracking option": Case(["tracking=neptune"], "tracking"),
     "video at 0 fps": Case(["eval.video.fps=0"], "eval.video.fps"),
     "video frames of 1 pixel": Case(["eval.video.size=1"], "eval.video.size"),
     "filming an env without render_mode": Case(

@@ -29,7 +29,7 @@ from rl_runner.errors import ConfigError
 from rl_runner.registry import algorithm
 from rl_runner.rundir import SAVED_CONFIG
 
-CHANGEABLE_PREFIXES = ("trainer.", "eval.", "checkpoint.", "algo.", "sweep.")
+CHANGEABLE_PREFIXES = ("trainer.", "eval.", "checkpoint.", "algo.", "sweep.", "tracking.")
 # the vectorisation mode: the same envs' states restore in this process or in workers
 CHANGEABLE_KEYS = ("device", "threads", "env.vectorization_mode")
 FIXED_KEYS = {

@@ -276,6 +276,28 @@ class SweepConfig:
     objective: Objective = Objective.final
 
 
+TRACKERS = ("none", "mlflow")
+
+
+@dataclass
+class TrackingConfig:
+    """Where the run is tracked besides its own files (rl_runner/tracking.py)."""
+
+    backend: str = "none"  # none or mlflow (tracking=mlflow sets it)
+    # MLflow's tracking URI (a server's http://host:5000, a database); null: a SQLite
+    # store in the working directory's outputs/mlflow.db
+    uri: str | None = None
+    experiment: str = "rl-runner"  # the MLflow experiment the runs go to
+
+    def __post_init__(self) -> None:
+        require(
+            self.backend in TRACKERS,
+            "tracking.backend",
+            f"must be one of {', '.join(TRACKERS)}, got {self.backend!r}",
+        )
+        require(bool(self.experiment), "tracking.experiment", "must not be empty")
+
+
 @dataclass
 class RunConfig:
     """The root of a run: one option from each group plus run-wide settings."""
@@ -292,6 +314,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def __post_init__(self) -> None:
         require(self.threads >= 1, "threads", "must be >= 1")

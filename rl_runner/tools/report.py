@@ -62,6 +62,13 @@ IGNORED_KEYS = {
     "checkpoint.every",
     "checkpoint.keep_last",
     "sweep.objective",  # what a run reports to a sweeper, not how it trains
+    "tracking.backend",  # where else a run's results went
+    "tracking.uri",
+    "tracking.experiment",
+    "eval.video.every",  # what an evaluation films, not what it scores
+    "eval.video.fps",
+    "eval.video.size",
+    "eval.video.max_frames",
 }
 CONFIDENCE = 0.95
 RESAMPLES = 2000
