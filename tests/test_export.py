@@ -195,6 +195,7 @@ def test_onnx_without_its_extra_says_what_to_install(trained, tmp_path: Path):
     ok(rl_export(str(run_dir), "--format", "torchscript", cwd=tmp_path, env=env))  # no ONNX needed
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_a_graph_that_disagrees_with_the_agent_is_refused_and_not_written(
     trained, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
