@@ -11,6 +11,7 @@ warns when one group mixes runs that differ there.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shlex
@@ -31,11 +32,15 @@ if TYPE_CHECKING:
 MANIFEST_FILE = "manifest.json"
 MANIFEST_SCHEMA = 1
 LIBRARIES = ("torch", "gymnasium", "mujoco", "numpy", "hydra-core", "omegaconf")
+NUMERIC_LIBRARIES = ("torch", "numpy", "gymnasium", "mujoco")
+NUMERIC_MACHINE = ("cpu", "cpu_flags", "matmul_precision", "device", "gpu", "cuda")
 # CPU features whose kernels give other floating-point results (bfloat16 and AMX
 # products, fused multiply-adds, vector widths that change reduction orders)
 NUMERIC_CPU_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2", "fma")
 GIT_TIMEOUT_S = 5
 COMMAND_LINE_VARIABLE = "RL_RUN_COMMAND_LINE"
+
+log = logging.getLogger("rl_runner")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -48,14 +53,26 @@ def remember_command_line(arguments: list[str]) -> None:
 def record_session(run_dir: Path, settings: Settings, step: int) -> None:
     """Appends this session's record (a start at step 0, or a resume) to the run's
     manifest, written atomically."""
-    manifest = read_manifest(run_dir) or {"schema": MANIFEST_SCHEMA, "sessions": []}
-    manifest["sessions"].append(session(settings, step))
-    write_json_atomic(run_dir / MANIFEST_FILE, manifest)
+    path = run_dir / MANIFEST_FILE
+    manifest = read_manifest(run_dir)
+    if manifest is None and path.exists():  # damaged: kept aside, not written over
+        kept = path.with_name(f"{MANIFEST_FILE}.damaged")
+        path.replace(kept)
+        log.warning("%s could not be read: kept as %s; a new one starts here", path, kept.name)
+    manifest = manifest or {"schema": MANIFEST_SCHEMA, "sessions": []}
+    record = session(settings, step)
+    if step == 0 and manifest["sessions"]:  # killed before its first checkpoint, begun again
+        record["kind"] = "restart"
+    manifest["sessions"].append(record)
+    write_json_atomic(path, manifest)
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The manifest, or None where it is missing or not one (a list of session
+    records)."""
     manifest = read_summary(run_dir / MANIFEST_FILE)
-    if manifest is None or not isinstance(manifest.get("sessions"), list):
+    sessions = None if manifest is None else manifest.get("sessions")
+    if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):
         return None
     return manifest
 
@@ -68,7 +85,7 @@ def session(settings: Settings, step: int) -> dict[str, Any]:
         "host": socket.gethostname(),
         "command": os.environ.get(COMMAND_LINE_VARIABLE, shlex.join(sys.argv)),
         "working_directory": str(Path.cwd()),
-        "rl_runner": {"version": _version("rl-runner"), "git": git_state(PACKAGE_DIR)},
+        "rl_runner": {"version": _version("rl-runner"), "git": own_checkout()},
         "project_git": _project_git(),
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
@@ -76,17 +93,21 @@ def session(settings: Settings, step: int) -> dict[str, Any]:
     }
 
 
-def numerics(record: dict[str, Any]) -> dict[str, Any]:
-    """What in a session record changes floating-point results: the torch version, the
-    CPU and its numeric flags, the matmul precision, the device, GPU and CUDA."""
-    machine_record = record.get("machine", {})
-    return {
-        "torch": record.get("libraries", {}).get("torch"),
-        **{
-            key: machine_record.get(key)
-            for key in ("cpu", "cpu_flags", "matmul_precision", "device", "gpu", "cuda")
-        },
-    }
+def numerics(record: dict[str, Any]) -> dict[str, str]:
+    """What in a session record changes results bit for bit, each as text: the torch,
+    numpy, gymnasium and mujoco versions (MuJoCo's physics), the CPU and its numeric
+    flags, the matmul precision, the device type, GPU and CUDA."""
+    libraries, machine_record = (_mapping(record.get(key)) for key in ("libraries", "machine"))
+    values: dict[str, Any] = {name: libraries.get(name) for name in NUMERIC_LIBRARIES}
+    values |= {key: machine_record.get(key) for key in NUMERIC_MACHINE}
+    values["device"] = str(values["device"]).split(":")[0]  # cuda:1 computes as cuda:0
+    flags = values["cpu_flags"]
+    values["cpu_flags"] = "+".join(map(str, flags)) if isinstance(flags, list) else flags
+    return {key: "none" if value in (None, "") else str(value) for key, value in values.items()}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def machine(settings: Settings) -> dict[str, Any]:
@@ -128,11 +149,20 @@ def git_state(directory: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status), "repository": top}
 
 
+def own_checkout() -> dict[str, Any] | None:
+    """rl-runner's git state where it runs from its own checkout (an editable install);
+    None for an installed copy, even one inside another repository (a project's .venv)."""
+    state = git_state(PACKAGE_DIR)
+    if state is None or Path(state["repository"]).resolve() != PACKAGE_DIR.parent:
+        return None
+    return state
+
+
 def _project_git() -> dict[str, Any] | None:
     """The user's working tree, where rl-run was started in a git repository other
-    than rl-runner's own."""
+    than rl-runner's own checkout."""
     state = git_state(Path.cwd())
-    own = git_state(PACKAGE_DIR)
+    own = own_checkout()
     if state is None or (own is not None and own["repository"] == state["repository"]):
         return None
     return state

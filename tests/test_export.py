@@ -5,6 +5,7 @@ return its run's evaluation recorded; and its refusals, one line each, writing n
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from conftest import ok, read_jsonl, rl_run
+from conftest import ok, read_jsonl, rl_run, tree_digest
 from test_algorithms import quick, small_env
 
 import rl_runner.envs  # noqa: F401 - registers the maze
@@ -144,6 +145,8 @@ def test_a_table_export_replays_the_evaluation_with_numpy_alone(trained, algo: s
     run_dir = trained(algo)
     ok(rl_export(str(run_dir), "-o", str(tmp_path), cwd=run_dir))  # a folder: policy.json in it
     tables = json.loads((tmp_path / "policy.json").read_text())
+    description = json.loads((tmp_path / "policy.description.json").read_text())
+    assert description["legal_action_masks"] is True  # the maze's: greedy among them
     greedy = np.asarray(tables["q" if "q" in tables else "theta"])
     ok(rl_export(str(run_dir), "--format", "npy", "-o", str(tmp_path / "t.npy"), cwd=run_dir))
     assert np.array_equal(np.load(tmp_path / "t.npy"), greedy)
@@ -169,13 +172,20 @@ def assert_refused(result: subprocess.CompletedProcess, *mentions: str) -> None:
         ("dqn", ["--format", "npy"], ["is a network", "--format onnx or torchscript"]),
         ("dqn", ["--checkpoint", "step_9.pt"], ["is not best, latest or a checkpoint file"]),
         ("dqn", ["-o", "/nonexistent/dir/policy.onnx"], ["/nonexistent/dir", "does not exist"]),
+        ("dqn", ["-o", "{run}/no_such_dir/"], ["no_such_dir/ does not exist"]),
+        ("dqn", ["-o", "{run}/checkpoints/best.pt"], ["is a file of the run"]),
+        ("dqn", ["-o", "{run}/.hydra/config.yaml"], ["is a file of the run"]),
+        ("dqn", ["-o", "x.onnx", "--format", "torchscript"], ["names a onnx file"]),
+        ("dqn", ["-o", "/proc/policy.onnx"], ["cannot write /proc/"]),  # nothing may go there
     ],
 )
 def test_a_refused_export_is_one_line_and_writes_nothing(trained, case, args, mentions):
     run_dir = trained(case)
     shutil.rmtree(run_dir / "export", ignore_errors=True)
+    before = tree_digest(run_dir)
+    args = [arg.replace("{run}", str(run_dir)) for arg in args]
     assert_refused(rl_export(str(run_dir), *args, cwd=run_dir), *mentions)
-    assert not (run_dir / "export").exists()
+    assert tree_digest(run_dir) == before  # nothing written, nothing replaced
 
 
 def test_a_directory_without_a_run_is_refused(tmp_path: Path):
@@ -220,3 +230,45 @@ def test_a_graph_that_disagrees_with_the_agent_is_refused_and_not_written(
     assert line.startswith("rl-export: error: the exported policy disagrees with the agent on ")
     assert line.endswith("; nothing was written")
     assert not (run_dir / "export").exists()
+
+
+def test_a_fifo_is_not_replaced(trained, tmp_path: Path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert_refused(rl_export(str(trained("dqn")), "-o", str(fifo), cwd=tmp_path), "not a regular")
+    assert fifo.is_fifo()
+
+
+def test_the_format_follows_the_output_suffix(trained, tmp_path: Path):
+    run_dir = trained("dqn")
+    ok(rl_export(str(run_dir), "-o", str(tmp_path / "policy.pt"), cwd=tmp_path))
+    description = json.loads((tmp_path / "policy.pt.json").read_text())
+    assert description["format"] == "torchscript"
+    assert description["checkpoint"] == str(run_dir / "checkpoints" / "best.pt")
+
+
+def test_a_checkpoint_of_another_run_is_not_compared_with_this_runs_evaluations(trained):
+    run_dir, other = trained("dqn"), trained("reinforce")
+    foreign = run_dir.parent / "dqn_again"
+    if not foreign.exists():
+        shutil.copytree(run_dir, foreign)  # another run of the same algorithm and env
+    result = ok(
+        rl_export(
+            str(run_dir),
+            "--checkpoint",
+            str(foreign / "checkpoints" / "best.pt"),
+            "-o",
+            str(other.parent / "foreign.onnx"),
+            cwd=run_dir,
+        )
+    )
+    assert "a checkpoint from outside this run: its evaluations are not it" in result.stdout
+    assert "evaluations.jsonl recorded" not in result.stdout
+
+
+def test_a_resume_that_changed_the_eval_seed_is_not_compared(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(rl_run(*RUNS["dqn"], "trainer.total_steps=1000", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    ok(rl_run(f"resume={run_dir}", "trainer.total_steps=1500", "eval.seed=7", cwd=tmp_path))
+    result = ok(rl_export(str(run_dir), "--format", "torchscript", cwd=tmp_path))
+    assert "changed on resume (eval.seed=7): not compared" in result.stdout

@@ -17,7 +17,7 @@ import torch
 from conftest import FAST, ok, rl_run
 
 from rl_runner.hardware import cpu_flags
-from rl_runner.manifest import NUMERIC_CPU_FLAGS
+from rl_runner.manifest import NUMERIC_CPU_FLAGS, PACKAGE_DIR
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -58,6 +58,8 @@ def test_a_run_records_what_produced_it_and_each_resume_adds_a_session(project: 
     assert start["working_directory"] == str(project)
     assert start["python"] == platform.python_version()
     assert start["rl_runner"]["version"] == version("rl-runner")
+    # the tests run from rl-runner's own checkout (an editable install)
+    assert start["rl_runner"]["git"]["repository"] == str(PACKAGE_DIR.parent)
     libraries = start["libraries"]
     assert libraries["torch"] == torch.__version__
     assert libraries["gymnasium"] == version("gymnasium")
@@ -89,3 +91,15 @@ def test_the_matmul_precision_is_the_one_the_algorithm_trains_with(tmp_path: Pat
     [start] = sessions(run_dir)
     assert start["machine"]["matmul_precision"] == "high"
     assert start["project_git"] is None  # not started inside a git repository
+
+
+def test_a_damaged_manifest_is_kept_aside_by_the_resume(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(rl_run(*FAST, "trainer.total_steps=1000", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    damaged = (run_dir / "manifest.json").read_text()[:-40]
+    (run_dir / "manifest.json").write_text(damaged)
+    result = ok(rl_run(f"resume={run_dir}", "trainer.total_steps=1500", cwd=tmp_path))
+    assert "manifest.json could not be read: kept as manifest.json.damaged" in result.stdout
+    assert (run_dir / "manifest.json.damaged").read_text() == damaged
+    [resumed] = sessions(run_dir)
+    assert resumed["kind"] == "resume" and resumed["step"] == 1000

@@ -303,7 +303,18 @@ def test_a_group_whose_runs_ran_with_different_numerics_is_named_in_a_warning(
     (runs[0] / "manifest.json").write_text(json.dumps(manifest))
     result = ok(rl_report(str(tmp_path / "runs"), "-o", str(tmp_path / "out"), cwd=tmp_path))
     [warning] = result.stderr.splitlines()
-    rate = next(rate for rate in RATES if f"algo.lr={rate}" in runs[0].name)
+    rate = next(rate for rate in RATES if f"algo.lr={rate}," in runs[0].name)
+    group = [run.name for run in runs if f"algo.lr={rate}," in run.name]
     assert warning.startswith(f"rl-report: warning: the runs of [algo.lr={rate}] ran with ")
-    assert f"cpu {' | '.join(sorted([cpu, 'Another CPU']))};" in warning
+    assert f"Another CPU ({runs[0].name})" in warning  # the odd run, named
+    assert f"{cpu} ({', '.join(group[:3])} and {len(group) - 3} more)" in warning
     assert warning.endswith(": their seeds do not compare bit for bit")
+
+
+def test_a_malformed_manifest_is_no_crash(sweep: Path, tmp_path: Path):
+    runs = jobs_copied(sweep, tmp_path / "runs", 2)
+    (runs[0] / "manifest.json").write_text(json.dumps({"sessions": ["a"], "machine": "x"}))
+    result = ok(rl_report(str(tmp_path / "runs"), "-o", str(tmp_path / "out"), cwd=tmp_path))
+    assert result.stderr.splitlines() == [
+        f"rl-report: warning: no readable manifest.json in {runs[0].name}: numerics not compared"
+    ]

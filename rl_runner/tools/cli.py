@@ -28,6 +28,12 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def tool_description(doc: str | None) -> str:
+    """A tool's --help line: its docstring's first sentence, without markup."""
+    paragraph = " ".join((doc or "").split("\n\n")[0].split())
+    return paragraph.replace("`", "").split(". ")[0].rstrip(".") + "."
+
+
 class Stopped(StopSignal):
     """SIGINT or SIGTERM while a tool runs: the atomic writes on the way out remove
     what is half written."""

@@ -28,6 +28,7 @@ checkpoint, the check) is written beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -43,11 +44,13 @@ import numpy as np
 from rl_runner.errors import ConfigError, StorageError
 from rl_runner.rundir import (
     EVALUATIONS_FILE,
+    RESUME_HISTORY,
     SAVED_CONFIG,
+    inside_run,
     read_jsonl,
     write_json_atomic,
 )
-from rl_runner.tools.cli import OneLineParser, run_writing_all_or_nothing, warn
+from rl_runner.tools.cli import OneLineParser, run_writing_all_or_nothing, tool_description, warn
 from rl_runner.tools.restore import check_owner, load_chosen, restored_agent
 
 if TYPE_CHECKING:
@@ -62,6 +65,9 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "json": ".json", "npy": ".npy
 NETWORK_FORMATS = ("onnx", "torchscript")
 TABLE_FORMATS = ("json", "npy")
 INPUT_NAME, OUTPUT_NAME = "observation", "action"
+# what decides which episode the replay plays and where it ends: changed on a resume,
+# the recorded evaluations played other episodes
+REPLAY_SETTINGS = {"seed", "eval.seed", "eval.max_episode_steps"}
 SAMPLED_OBSERVATIONS = 256
 # Float32 graphs against the agent's numpy acting: the same products in another order.
 ACTION_TOLERANCE = 1e-4
@@ -81,6 +87,12 @@ class Source:
     env: gym.Env
     agent: Agent
 
+    @property
+    def discrete_actions(self) -> bool:
+        import gymnasium as gym
+
+        return isinstance(self.env.action_space, gym.spaces.Discrete)
+
 
 def export(run_dir: Path, args: argparse.Namespace) -> Path:
     """Writes the chosen checkpoint's policy, checked, and its description; returns the
@@ -88,30 +100,60 @@ def export(run_dir: Path, args: argparse.Namespace) -> Path:
     source = open_source(run_dir, args.checkpoint)
     try:
         is_table = hasattr(source.agent, "policy_table")
-        file_format = args.format or ("json" if is_table else "onnx")
+        file_format = chosen_format(args.format, args.output, is_table)
         check_format(source.settings, file_format, is_table)
         output = output_path(run_dir, args.output, file_format)
         observations, masks_reported = evaluation_observations(source)
         folder_existed = output.parent.is_dir()
-        if is_table:
-            written = write_table(source, output, file_format)
-        else:
-            written = write_graph(source, output, file_format, observations)
+        partial = output.with_name(f".{output.name}.partial")  # beside it: an atomic rename
         try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            written = write_file(source, output, partial, file_format, observations)
             check = check_agreement(source, written.policy, observations, masks_reported)
             replayed = replay(source, written.policy)
-            recorded = recorded_return(run_dir, source.step)
+            recorded = recorded_return(run_dir, source)
+            written.details["legal_action_masks"] = masks_reported
             description = describe(source, file_format, written, check, replayed, recorded)
-            write_json_atomic(output.with_name(output.name + ".json"), description)
-            written.partial.replace(output)  # last: a file is only ever kept checked
+            write_json_atomic(description_path(output), description)
+            partial.replace(output)  # last: a file is only ever kept checked
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise StorageError(f"cannot write {error.filename or output}: {reason}") from None
         finally:
-            written.partial.unlink(missing_ok=True)
-            if not folder_existed and not any(output.parent.iterdir()):
-                output.parent.rmdir()  # a refused export leaves no empty export/ behind
+            with contextlib.suppress(OSError):  # the disk that failed may refuse this too
+                partial.unlink(missing_ok=True)
+                if not folder_existed and not any(output.parent.iterdir()):
+                    output.parent.rmdir()  # a refused export leaves no empty export/
     finally:
         source.env.close()
     print(replay_line(replayed, recorded, source.step))
+    if recorded.value is not None and recorded.value != replayed and source.discrete_actions:
+        warn("rl-export", "the replay's return differs from the recorded one (see above)")
     return output
+
+
+def write_file(
+    source: Source, output: Path, partial: Path, file_format: str, observations: np.ndarray
+) -> Written:
+    if hasattr(source.agent, "policy_table"):
+        return write_table(source, partial, file_format)
+    return write_graph(source, partial, file_format, observations)
+
+
+def chosen_format(given: str | None, output: str | None, is_table: bool) -> str:
+    """--format, else the one `-o`'s suffix names, else onnx (json for a table)."""
+    by_suffix = {suffix: name for name, suffix in SUFFIXES.items()}
+    named = None if output is None else by_suffix.get(Path(output).suffix.lower())
+    if given is not None and named is not None and named != given:
+        raise ConfigError(f"-o {output} names a {named} file, not --format {given}")
+    return given or named or ("json" if is_table else "onnx")
+
+
+def description_path(output: Path) -> Path:
+    """policy.onnx -> policy.onnx.json; a JSON table's, policy.description.json."""
+    if output.suffix == ".json":
+        return output.with_name(f"{output.stem}.description.json")
+    return output.with_name(output.name + ".json")
 
 
 def open_source(run_dir: Path, choice: str) -> Source:
@@ -119,8 +161,12 @@ def open_source(run_dir: Path, choice: str) -> Source:
     from rl_runner.config.resume import load_saved_config
     from rl_runner.envs.factory import make_env
 
+    if not run_dir.exists():
+        raise ConfigError(f"{run_dir} does not exist")
     if not (run_dir / SAVED_CONFIG).is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (no {SAVED_CONFIG})")
+        runs = sorted(config.parent.parent for config in run_dir.glob(f"*/{SAVED_CONFIG}"))
+        inside = f"; it holds runs: export one of them ({runs[0]}, ...)" if runs else ""
+        raise ConfigError(f"{run_dir} is not a run directory (no {SAVED_CONFIG}){inside}")
     _, settings = load_saved_config(run_dir, context="")
     checkpoint, state = load_chosen(run_dir, choice)
     check_owner(run_dir, settings, checkpoint)
@@ -164,16 +210,27 @@ def check_format(settings: Settings, file_format: str, is_table: bool) -> None:
             raise ConfigError(f"{ONNX_HINT} ({error})") from None
 
 
-def output_path(run_dir: Path, chosen: Path | None, file_format: str) -> Path:
-    """`-o FILE`, `-o DIR` (policy.<suffix> inside it), or RUN_DIR/export/policy.<suffix>."""
+def output_path(run_dir: Path, chosen: str | None, file_format: str) -> Path:
+    """`-o FILE`, `-o DIR` (policy.<suffix> inside it), or RUN_DIR/export/policy.<suffix>.
+    Never a run's own file (a checkpoint, its config) or anything but a regular file."""
     name = f"policy{SUFFIXES[file_format]}"
     if chosen is None:
         return run_dir / EXPORT_DIR / name
-    if chosen.is_dir():
-        return chosen / name
-    if not chosen.parent.is_dir():
+    if not chosen:
+        raise ConfigError("-o: an empty path")
+    path = Path(chosen)
+    if path.is_dir():
+        path = path / name
+    elif chosen.endswith("/"):
+        raise ConfigError(f"-o: the directory {chosen} does not exist")
+    elif not path.parent.is_dir():
         raise ConfigError(f"-o: the directory of {chosen} does not exist")
-    return chosen
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"-o: {chosen} exists and is not a regular file")
+    owner = inside_run(path)
+    if path.exists() and owner is not None and path.parent.name != EXPORT_DIR:
+        raise ConfigError(f"-o: {chosen} is a file of the run {owner}; choose another path")
+    return path
 
 
 # -- what the check feeds the policy ------------------------------------------------------
@@ -218,39 +275,28 @@ def play(source: Source, choose: Callable[[np.ndarray, dict[str, Any]], Any]) ->
 # -- writing ---------------------------------------------------------------------------
 @dataclass
 class Written:
-    """A file written beside its destination (renamed once checked), its policy loaded
-    back from the file alone, and what the description says of its graph."""
+    """A file's policy, loaded back from the file alone, and what the description says
+    of it."""
 
-    partial: Path
     policy: Policy
     details: dict[str, Any]
 
 
 def write_graph(
-    source: Source, output: Path, file_format: str, observations: np.ndarray
+    source: Source, partial: Path, file_format: str, observations: np.ndarray
 ) -> Written:
     import torch
 
     graph = source.agent.policy_graph().eval()  # type: ignore[attr-defined]
     example = torch.as_tensor(observations[:2])
-    partial = partial_path(output)
-    try:
-        if file_format == "onnx":
-            details = write_onnx(graph, example, partial)
-            policy = onnx_policy(partial)
-        else:
-            torch.jit.save(torch.jit.trace(graph, example), str(partial))
-            details = {"torch": torch.__version__}
-            policy = torchscript_policy(partial)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return Written(partial, policy, details)
-
-
-def partial_path(output: Path) -> Path:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    return output.with_name(f".{output.name}.partial")
+    if file_format == "onnx":
+        details = write_onnx(graph, example, partial)
+        policy = onnx_policy(partial)
+    else:
+        torch.jit.save(torch.jit.trace(graph, example), str(partial))
+        details = {"torch": torch.__version__}
+        policy = torchscript_policy(partial)
+    return Written(policy, details)
 
 
 def write_onnx(graph: torch.nn.Module, example: torch.Tensor, path: Path) -> dict[str, Any]:
@@ -299,19 +345,15 @@ def torchscript_policy(path: Path) -> Policy:
     return policy
 
 
-def write_table(source: Source, output: Path, file_format: str) -> Written:
+def write_table(source: Source, partial: Path, file_format: str) -> Written:
     tables: dict[str, np.ndarray] = source.agent.policy_table()  # type: ignore[attr-defined]
     name, values = next(iter(tables.items()))  # the one the greedy action reads
-    partial = partial_path(output)
-    try:
-        if file_format == "npy":
-            with partial.open("wb") as handle:
-                np.save(handle, values)
-        else:
-            partial.write_text(json.dumps({key: table.tolist() for key, table in tables.items()}))
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {output}: {error.strerror or error}") from error
+    if file_format == "npy":
+        tables = {name: values}  # one array per .npy file
+        with partial.open("wb") as handle:
+            np.save(handle, values)
+    else:
+        partial.write_text(json.dumps({key: table.tolist() for key, table in tables.items()}))
     greedy = np.asarray(values)
 
     def policy(obs: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
@@ -365,25 +407,55 @@ def replay(source: Source, policy: Policy) -> float:
     return play(source, lambda obs, info: policy(np.asarray(obs)[None], action_masks([info]))[0])
 
 
-def recorded_return(run_dir: Path, step: int | None) -> float | None:
-    """The return of evaluation episode 0 at the checkpoint's step, as evaluations.jsonl
-    recorded it (None where no evaluation ran at that step)."""
+@dataclass
+class Recorded:
+    """What evaluations.jsonl says of episode 0 at the checkpoint's step, or why it
+    cannot be compared (`value` None)."""
+
+    value: float | None
+    why_not: str = ""
+
+
+def recorded_return(run_dir: Path, source: Source) -> Recorded:
+    """The return of evaluation episode 0 at the checkpoint's step, where this run
+    recorded it with the evaluation settings the replay uses."""
+    owner = inside_run(source.checkpoint)
+    if owner is None or owner != run_dir.resolve():
+        return Recorded(None, "a checkpoint from outside this run: its evaluations are not it")
+    changed = [
+        override
+        for entry in read_resume_history(run_dir)
+        for override in entry.get("overrides", [])
+        if override.split("=")[0].lstrip("+~") in REPLAY_SETTINGS
+    ]
+    if changed:
+        return Recorded(None, f"changed on resume ({', '.join(changed)}): not compared")
     path = run_dir / EVALUATIONS_FILE
-    rows = read_jsonl(path) if path.is_file() else []
-    for row in rows:
-        if row.get("step") == step and row.get("returns"):
-            return float(row["returns"][0])
-    return None
+    for row in read_jsonl(path) if path.is_file() else []:
+        if row.get("step") == source.step and row.get("returns"):
+            return Recorded(float(row["returns"][0]))
+    return Recorded(None, f"no evaluation at step {source.step} to compare with")
 
 
-def replay_line(replayed: float, recorded: float | None, step: int | None) -> str:
+def read_resume_history(run_dir: Path) -> list[dict[str, Any]]:
+    """`.hydra/resumes.yaml`: what each resume changed, from which step."""
+    import yaml
+
+    try:
+        history = yaml.safe_load((run_dir / RESUME_HISTORY).read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    return [entry for entry in history or [] if isinstance(entry, dict)]
+
+
+def replay_line(replayed: float, recorded: Recorded, step: int | None) -> str:
     text = f"replayed evaluation episode 0 with the exported file alone: return {replayed:.2f}"
-    if recorded is None:
-        return f"{text} (no evaluation at step {step} to compare with)"
-    difference = abs(replayed - recorded)
+    if recorded.value is None:
+        return f"{text} ({recorded.why_not})"
+    difference = abs(replayed - recorded.value)
     # Box actions: the file's float32 products run in another order than the agent's
-    same = "the same" if difference == 0 else f"a difference of {difference:.2g}"
-    return f"{text}; evaluations.jsonl recorded {recorded:.2f} at step {step} ({same})"
+    same = "the same" if difference == 0 else f"a difference of {difference:.4g}"
+    return f"{text}; evaluations.jsonl recorded {recorded.value:.2f} at step {step} ({same})"
 
 
 def describe(
@@ -392,7 +464,7 @@ def describe(
     written: Written,
     agreement: Agreement,
     replayed: float,
-    recorded: float | None,
+    recorded: Recorded,
 ) -> dict[str, Any]:
     settings, env = source.settings, source.env
     return {
@@ -400,7 +472,7 @@ def describe(
         **written.details,
         "algorithm": settings.algo.name,
         "env": {"id": settings.env.id, "kwargs": dict(settings.env.kwargs)},
-        "checkpoint": str(source.checkpoint),
+        "checkpoint": str(source.checkpoint.resolve()),
         "step": source.step,
         "input": {"name": INPUT_NAME, **space_description(env.observation_space)},
         "output": {"name": OUTPUT_NAME, **space_description(env.action_space)},
@@ -409,7 +481,7 @@ def describe(
             "disagreements": agreement.disagreements,
             "largest_difference": agreement.largest_difference,
             "replayed_return": replayed,
-            "recorded_return": recorded,
+            "recorded_return": recorded.value,
         },
     }
 
@@ -418,7 +490,12 @@ def space_description(space: gym.Space) -> dict[str, Any]:
     import gymnasium as gym
 
     if isinstance(space, gym.spaces.Discrete):
-        return {"space": "Discrete", "n": int(space.n), "start": int(space.start)}
+        return {
+            "space": "Discrete",
+            "n": int(space.n),
+            "start": int(space.start),
+            "dtype": str(space.dtype),  # a batch of indices: shape (batch,)
+        }
     if isinstance(space, gym.spaces.Box):
         return {
             "space": "Box",
@@ -443,7 +520,7 @@ def main(arguments: list[str] | None = None) -> int:
 
 
 def _main(arguments: list[str] | None) -> int:
-    parser = OneLineParser(prog="rl-export", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="rl-export", description=tool_description(__doc__))
     parser.add_argument("run_dir", type=Path, help="a run directory")
     parser.add_argument(
         "--format",
@@ -459,7 +536,6 @@ def _main(arguments: list[str] | None) -> int:
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
         default=None,
         help="the file (or a folder for policy.<format>); default RUN_DIR/export/",
     )

@@ -28,6 +28,7 @@ from rl_runner.tools.cli import (
     OneLineParser,
     curve_styles,
     run_writing_all_or_nothing,
+    tool_description,
     warn_no_evaluation,
 )
 
@@ -135,7 +136,7 @@ def main(arguments: list[str] | None = None) -> int:
 
 
 def _main(arguments: list[str] | None) -> int:
-    parser = OneLineParser(prog="rl-plot", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="rl-plot", description=tool_description(__doc__))
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     parser.add_argument(
         "-o", "--output", type=Path, help="PNG path (default: ./<run name>.png in this directory)"

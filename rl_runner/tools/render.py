@@ -30,7 +30,7 @@ from rl_runner.progress import Progress
 from rl_runner.rundir import (
     SAVED_CONFIG,
 )
-from rl_runner.tools.cli import OneLineParser, Stopped, stop_on_signals
+from rl_runner.tools.cli import OneLineParser, Stopped, stop_on_signals, tool_description
 from rl_runner.tools.restore import check_owner, load_chosen, restored_agent
 from rl_runner.video import gif_bytes, render_failure
 
@@ -226,7 +226,7 @@ def main(arguments: list[str] | None = None) -> int:
 
 
 def _main(arguments: list[str] | None, written: list[Path]) -> int:
-    parser = OneLineParser(prog="rl-render", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="rl-render", description=tool_description(__doc__))
     parser.add_argument("run_dir", type=Path, help="a run directory")
     parser.add_argument(
         "--checkpoint",

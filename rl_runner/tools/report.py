@@ -48,6 +48,7 @@ from rl_runner.tools.cli import (
     OneLineParser,
     curve_styles,
     run_writing_all_or_nothing,
+    tool_description,
     warn,
     warn_no_evaluation,
 )
@@ -159,16 +160,25 @@ def load_run(path: Path) -> Run:
 def mixed_numerics(runs: list[Run]) -> str | None:
     """Where the runs' sessions differ in what changes floating-point results, as
     `key a | b; ...`, or None where they agree."""
-    seen: dict[str, set[str]] = {}
+    seen: dict[str, dict[str, list[Run]]] = {}
     for run in runs:
         for record in run.numerics:
             for key, value in record.items():
-                shown = "+".join(value) if isinstance(value, list) else str(value)
-                seen.setdefault(key, set()).add(shown or "none")
-    differing = [
-        f"{key} {' | '.join(sorted(values))}" for key, values in seen.items() if len(values) > 1
-    ]
+                holders = seen.setdefault(key, {}).setdefault(value, [])
+                if run not in holders:
+                    holders.append(run)
+    differing = []
+    for key, values in seen.items():
+        if len(values) > 1:
+            shown = [f"{value} ({_named(holders)})" for value, holders in sorted(values.items())]
+            differing.append(f"{key} {' | '.join(shown)}")
     return "; ".join(differing) or None
+
+
+def _named(runs: list[Run]) -> str:
+    """The runs of one value, by directory name: three at most, then how many more."""
+    names = [run.path.name for run in runs[:3]]
+    return ", ".join(names) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
 
 
 def settings_read(config: dict[str, Any]) -> dict[str, Any]:
@@ -405,6 +415,11 @@ def report(paths: list[Path], output_dir: Path) -> list[dict[str, Any]]:
     for run in runs:
         if not run.evaluations:
             warn_no_evaluation("rl-report", run.path)
+    unrecorded = [run.path for run in runs if not run.numerics]
+    if unrecorded and len(unrecorded) < len(runs):
+        names = ", ".join(path.name for path in unrecorded[:3])
+        more = f" and {len(unrecorded) - 3} more" if len(unrecorded) > 3 else ""
+        warn("rl-report", f"no readable manifest.json in {names}{more}: numerics not compared")
     for _, group in reported:
         mixed = mixed_numerics(group.runs)
         if mixed is not None:
@@ -436,7 +451,7 @@ def main(arguments: list[str] | None = None) -> int:
 
 
 def _main(arguments: list[str] | None) -> int:
-    parser = OneLineParser(prog="rl-report", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="rl-report", description=tool_description(__doc__))
     parser.add_argument("paths", nargs="+", type=Path, help="sweep or run directories")
     parser.add_argument("-o", "--output", type=Path, default=Path("."), help="output folder")
     args = parser.parse_args(arguments)

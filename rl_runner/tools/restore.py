@@ -47,7 +47,10 @@ def load_chosen(run_dir: Path, choice: str) -> tuple[Path, dict[str, Any]]:
             return path, load_checkpoint(path)
         except CheckpointError as error:
             if last_try or path.exists() or choice not in ("best", "latest"):
-                raise ConfigError(str(error)) from error
+                newest = periodic_checkpoints(run_dir / CHECKPOINT_DIR)
+                other = path.name == BEST_CHECKPOINT and newest
+                hint = f"; --checkpoint latest takes {newest[-1].name}" if other else ""
+                raise ConfigError(f"{error}{hint}") from error
     raise AssertionError("unreachable")
 
 
