@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rl_runner.errors import ConfigError
 from rl_runner.rundir import (
-    EVALUATIONS_FILE,
     METRICS_FILE,
     SWEEP_INDEX,
     read_jsonl,
@@ -137,11 +136,13 @@ class MlflowTracker:
         saved = read_summary(self.run_dir / TRACKING_FILE) or {}
         same_run = saved.get("uri") == self.uri
         sent = int(saved.get("sent_through", -1)) if same_run else -1
-        for name in (METRICS_FILE, EVALUATIONS_FILE):
-            for row in read_jsonl(self.run_dir / name):
-                if sent < row["step"] <= step:
-                    self.record(row["step"], _numbers(row))
-        self._rows.sort(key=lambda row: row[0])
+        # metrics.jsonl holds every logged row, the evaluations' too
+        caught_up = [
+            (row["step"], int(float(row.get("time", time.time())) * 1000), _numbers(row))
+            for row in read_jsonl(self.run_dir / METRICS_FILE)
+            if sent < row["step"] <= step
+        ]
+        self._rows = caught_up + self._rows
         self.send_through(step)
 
     def finish(self, status: str) -> None:

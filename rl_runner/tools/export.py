@@ -108,7 +108,7 @@ def export(run_dir: Path, args: argparse.Namespace) -> Path:
         partial = output.with_name(f".{output.name}.partial")  # beside it: an atomic rename
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
-            written = write_file(source, output, partial, file_format, observations)
+            written = write_file(source, partial, file_format, observations)
             check = check_agreement(source, written.policy, observations, masks_reported)
             replayed = replay(source, written.policy)
             recorded = recorded_return(run_dir, source)
@@ -133,7 +133,7 @@ def export(run_dir: Path, args: argparse.Namespace) -> Path:
 
 
 def write_file(
-    source: Source, output: Path, partial: Path, file_format: str, observations: np.ndarray
+    source: Source, partial: Path, file_format: str, observations: np.ndarray
 ) -> Written:
     if hasattr(source.agent, "policy_table"):
         return write_table(source, partial, file_format)
@@ -361,7 +361,7 @@ def write_table(source: Source, partial: Path, file_format: str) -> Written:
         rows = greedy[np.asarray(obs, dtype=np.int64)]
         return (rows if masks is None else np.where(masks, rows, -np.inf)).argmax(axis=-1)
 
-    return Written(partial, policy, {"tables": list(tables), "greedy_reads": name})
+    return Written(policy, {"tables": list(tables), "greedy_reads": name})
 
 
 # -- checking --------------------------------------------------------------------------
