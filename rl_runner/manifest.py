@@ -39,6 +39,7 @@ NUMERIC_MACHINE = ("cpu", "cpu_flags", "matmul_precision", "device", "gpu", "cud
 NUMERIC_CPU_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2", "fma")
 GIT_TIMEOUT_S = 5
 COMMAND_LINE_VARIABLE = "RL_RUN_COMMAND_LINE"
+SWEEP_ORIGIN_FILE = ".rl-run-origin.json"  # in a sweep directory: its driver's command
 
 log = logging.getLogger("rl_runner")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,9 +51,32 @@ def remember_command_line(arguments: list[str]) -> None:
     os.environ[COMMAND_LINE_VARIABLE] = shlex.join(["rl-run", *arguments])
 
 
-def record_session(run_dir: Path, settings: Settings, step: int) -> None:
+def remember_sweep_origin(sweep_dir: Path) -> None:
+    """The driver's command line and directory, for its jobs' manifests: a launcher's
+    workers (a Ray cluster's) run with their own argv, environment and directory."""
+    write_json_atomic(
+        sweep_dir / SWEEP_ORIGIN_FILE,
+        {"command": _command_line(), "working_directory": str(Path.cwd())},
+    )
+
+
+def origin(sweep_dir: Path | None) -> tuple[str, Path]:
+    """Who started this session, and where: a sweep job's driver, else this process."""
+    saved = None if sweep_dir is None else read_summary(sweep_dir / SWEEP_ORIGIN_FILE)
+    if saved is not None and {"command", "working_directory"} <= saved.keys():
+        return str(saved["command"]), Path(str(saved["working_directory"]))
+    return _command_line(), Path.cwd()
+
+
+def _command_line() -> str:
+    return os.environ.get(COMMAND_LINE_VARIABLE, shlex.join(sys.argv))
+
+
+def record_session(
+    run_dir: Path, settings: Settings, step: int, sweep_dir: Path | None = None
+) -> None:
     """Appends this session's record (a start at step 0, or a resume) to the run's
-    manifest, written atomically."""
+    manifest, written atomically; a sweep job's names its driver's command."""
     path = run_dir / MANIFEST_FILE
     manifest = read_manifest(run_dir)
     if manifest is None and path.exists():  # damaged: kept aside, not written over
@@ -60,7 +84,7 @@ def record_session(run_dir: Path, settings: Settings, step: int) -> None:
         path.replace(kept)
         log.warning("%s could not be read: kept as %s; a new one starts here", path, kept.name)
     manifest = manifest or {"schema": MANIFEST_SCHEMA, "sessions": []}
-    record = session(settings, step)
+    record = session(settings, step, sweep_dir)
     if step == 0 and manifest["sessions"]:  # killed before its first checkpoint, begun again
         record["kind"] = "restart"
     manifest["sessions"].append(record)
@@ -77,16 +101,17 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def session(settings: Settings, step: int) -> dict[str, Any]:
+def session(settings: Settings, step: int, sweep_dir: Path | None = None) -> dict[str, Any]:
+    command, directory = origin(sweep_dir)
     return {
         "kind": "start" if step == 0 else "resume",
         "step": step,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
-        "command": os.environ.get(COMMAND_LINE_VARIABLE, shlex.join(sys.argv)),
-        "working_directory": str(Path.cwd()),
+        "command": command,
+        "working_directory": str(directory),
         "rl_runner": {"version": _version("rl-runner"), "git": own_checkout()},
-        "project_git": _project_git(),
+        "project_git": _project_git(directory),
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "machine": machine(settings),
@@ -158,10 +183,10 @@ def own_checkout() -> dict[str, Any] | None:
     return state
 
 
-def _project_git() -> dict[str, Any] | None:
+def _project_git(directory: Path) -> dict[str, Any] | None:
     """The user's working tree, where rl-run was started in a git repository other
     than rl-runner's own checkout."""
-    state = git_state(Path.cwd())
+    state = git_state(directory)
     own = own_checkout()
     if state is None or (own is not None and own["repository"] == state["repository"]):
         return None

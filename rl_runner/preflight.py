@@ -47,6 +47,7 @@ from rl_runner.config.settings import (
 )
 from rl_runner.config.store import JOB_SUBDIR, job_dirname
 from rl_runner.errors import ConfigError, RunLocked, RunnerError
+from rl_runner.manifest import remember_sweep_origin
 from rl_runner.rundir import (
     CHECKPOINT_DIR,
     EVALUATIONS_FILE,
@@ -262,6 +263,7 @@ def prepare_sweep(flags: list[str], overrides: list[str], adopt: bool = False) -
     claim = claim_run_dir(
         sweep_dir, unique=explicit is None, option="hydra.sweep.dir", sweep=True, adopt=adopt
     )
+    remember_sweep_origin(claim.path)
     # Absolute: a launcher's workers (Ray's) may run in another working directory.
     location = f"hydra.sweep.dir={hydra_quote(str(claim.path.absolute()))}"
     arguments = [*flags, *kept, location, NO_HYDRA_OUTPUT]

@@ -126,7 +126,7 @@ def _fresh_run(cfg: DictConfig, run_dir: Path) -> float | None:
     # Every check has passed: saving the config first makes the directory resumable
     # from here on (a kill while building restarts it from this config).
     _save_hydra_files(cfg, run_dir)
-    record_session(run_dir, settings, step=0)
+    record_session(run_dir, settings, step=0, sweep_dir=_job_sweep_dir())
     trainer = build_trainer(settings, run_dir, checkpoint=None)
     log.info("run directory: %s", run_dir)
     return _train(trainer, run_dir, settings.run.sweep.objective.value)
@@ -361,11 +361,18 @@ def _report_nothing_to_do(trainer: Trainer, plan: ResumePlan) -> None:
     print(f"rl-run: {plan.run_dir} {reason}", file=sys.stderr)
 
 
+def _job_sweep_dir() -> Path | None:
+    """The sweep directory where this is a sweep job (a resume outside Hydra is not)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir)
+
+
 def _record_resume(plan: ResumePlan, step: int) -> None:
     """The saved config is the one the run now trains with; resumes.yaml says from
     which step each change applies."""
     save_yaml(plan.config, plan.run_dir / SAVED_CONFIG)
-    record_session(plan.run_dir, plan.settings, step)
+    record_session(plan.run_dir, plan.settings, step, sweep_dir=_job_sweep_dir())
     if plan.changes:
         log.info("changed on resume at step %d: %s", step, " ".join(plan.changes))
         history_path = plan.run_dir / RESUME_HISTORY

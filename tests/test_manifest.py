@@ -103,3 +103,16 @@ def test_a_damaged_manifest_is_kept_aside_by_the_resume(tmp_path: Path):
     assert (run_dir / "manifest.json.damaged").read_text() == damaged
     [resumed] = sessions(run_dir)
     assert resumed["kind"] == "resume" and resumed["step"] == 1000
+
+
+def test_a_sweep_job_records_its_drivers_command_and_directory(project: Path, tmp_path: Path):
+    """From the sweep directory, not from the job's process: a Ray cluster's workers
+    run with their own argv, environment and working directory."""
+    sweep_dir = tmp_path / "sweep"
+    typed = ["-m", *FAST, "trainer.total_steps=500", "seed=0,1", f"hydra.sweep.dir={sweep_dir}"]
+    ok(rl_run(*typed, cwd=project))
+    for job in ("0_seed=0", "1_seed=1"):
+        [start] = sessions(sweep_dir / job)
+        assert start["command"] == shlex.join(["rl-run", *typed])
+        assert start["working_directory"] == str(project)
+        assert start["project_git"]["repository"] == str(project)
