@@ -108,12 +108,14 @@ class RunLogger:
         """An evaluation episode's frames, as `videos/eval_step_<N>.gif` (written
         atomically; a resume that films the same step again replaces it) and as
         TensorBoard's `eval/video` (the GIF, as `add_video` writes one: TensorBoard's
-        image dashboard plays it)."""
+        image dashboard plays it), and to the tracker's artifacts under videos/."""
         data = gif_bytes(frames, fps)
         directory = self.run_dir / VIDEOS_DIR
         directory.mkdir(exist_ok=True)
-        with atomic_file(directory / f"eval_step_{step:010d}.gif") as temporary:
+        path = directory / f"eval_step_{step:010d}.gif"
+        with atomic_file(path) as temporary:
             temporary.write_bytes(data)
+        self.tracker.add_file(path, VIDEOS_DIR)
         height, width = frames[0].shape[:2]
         image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=data)
         summary = Summary(value=[Summary.Value(tag="eval/video", image=image)])

@@ -60,6 +60,9 @@ class Tracker(Protocol):
     def send_through(self, step: int) -> None:
         """The rows up to `step` (a checkpoint's) go to the tracker."""
 
+    def add_file(self, path: Path, folder: str) -> None:
+        """A file for the tracker's artifacts, under `folder` (an evaluation's video)."""
+
     def finish(self, status: str) -> None:
         """The rest, the status and the artifacts; waits for them a bounded time."""
 
@@ -74,6 +77,9 @@ class NoTracker:
         pass
 
     def catch_up(self, step: int) -> None:
+        pass
+
+    def add_file(self, path: Path, folder: str) -> None:
         pass
 
     def send_through(self, step: int) -> None:
@@ -131,6 +137,10 @@ class MlflowTracker:
         self._rows = [row for row in self._rows if row[0] > step]
         if due and not self._failed:
             self._work.put(lambda: self._send(due))
+
+    def add_file(self, path: Path, folder: str) -> None:
+        if not self._failed:  # the same name again (a resume films a step again) replaces it
+            self._work.put(lambda: self._client.log_artifact(self.run_id, str(path), folder))
 
     def catch_up(self, step: int) -> None:
         saved = read_summary(self.run_dir / TRACKING_FILE) or {}

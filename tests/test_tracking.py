@@ -49,7 +49,8 @@ def assert_matches_own_files(mlflow_client: MlflowClient, run_id: str, run_dir: 
 
 def test_a_run_in_mlflow_matches_its_own_files(tmp_path: Path):
     run_dir = tmp_path / "run"
-    ok(rl_run(*SHORT, "tracking=mlflow", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    args = [*SHORT, "tracking=mlflow", "eval.video.every=3"]
+    ok(rl_run(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path))
     mlflow_client = client(tmp_path)
     [run] = runs(mlflow_client)
     assert run.info.status == "FINISHED" and run.info.run_name == "run"
@@ -63,6 +64,8 @@ def test_a_run_in_mlflow_matches_its_own_files(tmp_path: Path):
     assert {"best.pt", "summary.json", "manifest.json", "plots"} <= artifacts
     plots = [item.path for item in mlflow_client.list_artifacts(run.info.run_id, "plots")]
     assert plots == ["plots/curves.png"]
+    videos = [item.path for item in mlflow_client.list_artifacts(run.info.run_id, "videos")]
+    assert videos == ["videos/eval_step_0000003000.gif"]  # the last evaluation, filmed
     saved = json.loads((run_dir / ".tracking.json").read_text())
     assert saved["run_id"] == run.info.run_id
 
