@@ -16,6 +16,7 @@ once, in one line, and the run goes on with its own files (the truth) complete.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -23,12 +24,13 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rl_runner.errors import ConfigError
 from rl_runner.rundir import (
+    EVALUATIONS_FILE,
     METRICS_FILE,
     SWEEP_INDEX,
     read_jsonl,
@@ -45,8 +47,8 @@ TRACKING_FILE = ".tracking.json"  # in a run directory: its tracker run
 PARENT_FILE = ".tracking-parent.json"  # in a sweep directory: the sweep's parent run
 MLFLOW_HINT = "tracking=mlflow needs MLflow: pip install 'rl-runner[mlflow]'"
 # A tracking server that does not answer: a few quick tries, not MLflow's minutes of them.
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-FINISH_TIMEOUT_S = 60  # what the end of a run waits for the tracker, at most
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+FINISH_TIMEOUT_S = 30  # what the end of a run waits for the tracker, at most
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 PARAMS_BATCH = 100  # ... and of params
 MAX_PARAM_CHARS = 6000
@@ -104,9 +106,19 @@ def make_tracker(config: TrackingConfig, run_dir: Path, params: dict[str, Any]) 
     return MlflowTracker(config, run_dir, params)
 
 
-def default_mlflow_uri() -> str:
-    """A SQLite store in the working directory's outputs/ (`tracking.uri` unset)."""
-    return f"sqlite:///{Path.cwd().absolute() / 'outputs' / 'mlflow.db'}"
+def store_uri(configured: str | None, run_dir: Path) -> str:
+    """`tracking.uri`, a relative SQLite path made absolute; unset: the store the run
+    already went to (a resume from another directory goes on there), else a SQLite
+    store in the working directory's outputs/."""
+    if configured is None:
+        saved = read_summary(run_dir / TRACKING_FILE) or {}
+        if saved.get("backend") == "mlflow" and saved.get("uri"):
+            return str(saved["uri"])
+        return f"sqlite:///{Path.cwd().absolute() / 'outputs' / 'mlflow.db'}"
+    path = configured.removeprefix("sqlite:///")
+    if path != configured and not path.startswith("/"):
+        return f"sqlite:///{Path(path).absolute()}"
+    return configured
 
 
 class MlflowTracker:
@@ -117,7 +129,7 @@ class MlflowTracker:
             os.environ.setdefault(name, value)
         self.config = config
         self.run_dir = run_dir
-        self.uri = config.uri or default_mlflow_uri()
+        self.uri = store_uri(config.uri, run_dir)
         self.run_id: str | None = None
         self._client: Any = None
         self._rows: list[tuple[int, int, dict[str, float]]] = []  # (step, time in ms, values)
@@ -156,7 +168,9 @@ class MlflowTracker:
         self.send_through(step)
 
     def finish(self, status: str) -> None:
-        self.send_through(max((row[0] for row in self._rows), default=0))
+        if status in ("completed", "interrupted"):  # ended on a checkpoint of this step
+            self.send_through(max((row[0] for row in self._rows), default=0))
+        # else the rows past the newest checkpoint are the resume's to log again
         self._work.put(lambda: self._close(status))
         self._work.put(None)
         self._worker.join(FINISH_TIMEOUT_S)
@@ -184,10 +198,28 @@ class MlflowTracker:
             )
 
     def _open(self, params: dict[str, Any]) -> None:
-        from mlflow.tracking import MlflowClient
-
         for name in ("mlflow", "alembic"):  # their notes on making a new store's tables
             logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retries: said once, below
+        with self._store_lock():
+            self._open_run(params)
+
+    @contextlib.contextmanager
+    def _store_lock(self) -> Iterator[None]:
+        """A SQLite store is made (its tables, the experiment) by one job at a time: two
+        sweep jobs making a new store at once break its schema."""
+        local = self.uri.removeprefix("sqlite:///")
+        if local == self.uri:
+            yield
+            return
+        Path(local).parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{local}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _open_run(self, params: dict[str, Any]) -> None:
+        from mlflow.tracking import MlflowClient
+
         self._client = MlflowClient(tracking_uri=self.uri)
         saved = read_summary(self.run_dir / TRACKING_FILE)
         if saved is not None and saved.get("uri") == self.uri and saved.get("run_id"):
@@ -270,6 +302,9 @@ class MlflowTracker:
         """rl-plot's figure of this run (training and evaluation returns)."""
         from rl_runner.tools.plot import plot_runs
 
+        evaluations = self.run_dir / EVALUATIONS_FILE
+        if not evaluations.is_file() or evaluations.stat().st_size == 0:
+            return  # nothing to draw yet (a run that failed before its first evaluation)
         with tempfile.TemporaryDirectory() as folder:
             figure = Path(folder) / "curves.png"
             plot_runs([self.run_dir], figure)

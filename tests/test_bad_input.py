@@ -141,6 +141,7 @@ CASES: dict[str, Case] = {
     "unknown tracker": Case(["tracking.backend=neptune"], "tracking.backend"),
     "unknown tracking option": Case(["tracking=neptune"], "tracking"),
     "video at 0 fps": Case(["eval.video.fps=0"], "eval.video.fps"),
+    "video faster than browsers play": Case(["eval.video.fps=60"], "eval.video.fps"),
     "video frames of 1 pixel": Case(["eval.video.size=1"], "eval.video.size"),
     "filming an env without render_mode": Case(
         ["algo=td3", "env=gym", "env.id=fake_envs:Unrendered-v0", "eval.video.every=1"],
@@ -529,3 +530,12 @@ def test_refused_explicit_dirs_keep_what_the_user_had(tmp_path: Path):
     assert (mine / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_mujoco_gl_that_mujoco_refuses_is_one_line(tmp_path: Path):
+    result = rl_run("algo=td3", "env=hopper", cwd=tmp_path, extra_env={"MUJOCO_GL": "nonsense"})
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("rl-run: error: env.id=Hopper-v5: MuJoCo cannot load: ")
+    assert "MUJOCO_GL" in line
+    assert list(tmp_path.iterdir()) == []

@@ -169,3 +169,20 @@ def test_tracking_turned_on_at_a_resume_sends_the_history_before_it(tmp_path: Pa
     [run] = runs(mlflow_client)
     assert_matches_own_files(mlflow_client, run.info.run_id, run_dir)  # steps 1000 to 5000
     assert history(mlflow_client, run.info.run_id, "eval/return_mean")[0][0] == 1000
+
+
+def test_a_relative_sqlite_uri_is_taken_from_the_working_directory(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(
+        rl_run(
+            *SHORT,
+            "tracking=mlflow",
+            "tracking.uri=sqlite:///store.db",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+    )
+    mlflow_client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'store.db'}")
+    [run] = runs(mlflow_client)
+    assert run.info.status == "FINISHED"
+    assert_matches_own_files(mlflow_client, run.info.run_id, run_dir)

@@ -210,7 +210,7 @@ class VideoConfig:
     """Videos of the first episode of some evaluations (rl_runner/video.py)."""
 
     every: int = 0  # the first episode of every `every`-th evaluation, and of the last; 0: none
-    fps: int = 30  # frames per second of the GIF
+    fps: int = 30  # frames per second of the GIF (browsers play faster than 50 at 10)
     size: int = 256  # frames are shrunk to this many pixels on their longer side
     # frames kept; a longer episode keeps every n-th (memory, file size), played at the
     # same speed: 501 holds a 500-step episode whole
@@ -218,7 +218,7 @@ class VideoConfig:
 
     def __post_init__(self) -> None:
         require(self.every >= 0, "eval.video.every", f"must be >= 0, got {self.every}")
-        require(1 <= self.fps <= 100, "eval.video.fps", f"must be in [1, 100], got {self.fps}")
+        require(1 <= self.fps <= 50, "eval.video.fps", f"must be in [1, 50], got {self.fps}")
         require(
             16 <= self.size <= 2048, "eval.video.size", f"must be in [16, 2048], got {self.size}"
         )

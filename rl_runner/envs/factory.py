@@ -32,8 +32,10 @@ def _route_mujoco_warnings(env_id: str) -> None:
     except Exception:  # an unknown or unloadable id: gym.make below reports it
         return
     if "mujoco" in entry_point:
-        import mujoco
-
+        try:
+            import mujoco
+        except RuntimeError as error:  # MuJoCo reads MUJOCO_GL as it loads
+            raise ConfigError(f"env.id={env_id}: MuJoCo cannot load: {error}") from None
         mujoco.set_mju_user_warning(_log_mujoco_warning)
 
 
