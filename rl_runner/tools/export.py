@@ -108,7 +108,11 @@ def export(run_dir: Path, args: argparse.Namespace) -> Path:
         partial = output.with_name(f".{output.name}.partial")  # beside it: an atomic rename
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
-            written = write_file(source, partial, file_format, observations)
+            written = (
+                write_table(source, partial, file_format)
+                if is_table
+                else write_graph(source, partial, file_format, observations)
+            )
             check = check_agreement(source, written.policy, observations, masks_reported)
             replayed = replay(source, written.policy)
             recorded = recorded_return(run_dir, source)
@@ -130,14 +134,6 @@ def export(run_dir: Path, args: argparse.Namespace) -> Path:
     if recorded.value is not None and recorded.value != replayed and source.discrete_actions:
         warn("rl-export", "the replay's return differs from the recorded one (see above)")
     return output
-
-
-def write_file(
-    source: Source, partial: Path, file_format: str, observations: np.ndarray
-) -> Written:
-    if hasattr(source.agent, "policy_table"):
-        return write_table(source, partial, file_format)
-    return write_graph(source, partial, file_format, observations)
 
 
 def chosen_format(given: str | None, output: str | None, is_table: bool) -> str:
