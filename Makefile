@@ -20,11 +20,11 @@ $(BASE_INSTALLED): pyproject.toml
 # Everything the README's commands and the tests use: video, ONNX export, MLflow, launchers,
 # pytest.
 $(INSTALLED): $(BASE_INSTALLED)
-	$(BIN)/pip install -e '.[test,video,export,mlflow,sweep,slurm,ray]'
+	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,sweep,slurm,ray]'
 	touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/pip install -e '.[test,video,export,mlflow,sweep,slurm,ray,bench]'
+	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,sweep,slurm,ray,bench]'
 	touch $@
 
 setup: $(INSTALLED)

@@ -27,6 +27,7 @@ from rl_runner.rundir import (
     EVALUATIONS_FILE,
     METRICS_FILE,
     TENSORBOARD_DIR,
+    VIDEO_PREFIX,
     VIDEOS_DIR,
     atomic_file,
     io_reason,
@@ -112,10 +113,10 @@ class RunLogger:
         data = gif_bytes(frames, fps)
         directory = self.run_dir / VIDEOS_DIR
         directory.mkdir(exist_ok=True)
-        path = directory / f"eval_step_{step:010d}.gif"
+        path = directory / f"{VIDEO_PREFIX}{step:010d}.gif"
         with atomic_file(path) as temporary:
             temporary.write_bytes(data)
-        self.tracker.add_file(path, VIDEOS_DIR)
+        self.tracker.add_video(step, path)
         height, width = frames[0].shape[:2]
         image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=data)
         summary = Summary(value=[Summary.Value(tag="eval/video", image=image)])

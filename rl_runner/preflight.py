@@ -335,7 +335,8 @@ def _ray_refuses_the_token(address: str) -> bool:
     retries a refused token for 20 s, printing a C++ warning a second; this asks once,
     its one warning line silenced. Anything but a refusal is left to Ray's connect."""
     try:
-        from ray._raylet import GcsClient  # Ray's own client; its module path is private
+        # Ray's own client; its module path is private (and untyped)
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]
         from ray.exceptions import AuthenticationError
     except ImportError:
         return False

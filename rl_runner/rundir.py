@@ -34,6 +34,7 @@ CHECKPOINT_DIR = "checkpoints"
 BEST_CHECKPOINT = "best.pt"
 SUMMARY_FILE = "summary.json"
 VIDEOS_DIR = "videos"  # eval.video's GIFs
+VIDEO_PREFIX = "eval_step_"  # videos/eval_step_<N>.gif: the evaluation at step N
 LOG_FILE = "train.log"
 LOCK_FILE = ".rl-run.lock"
 RUN_ID_FILE = ".rl-run-id"  # the run's identity, which each of its checkpoints carries

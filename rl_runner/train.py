@@ -87,6 +87,7 @@ from rl_runner.stopping import (
     job_process,
     pending_signal,
 )
+from rl_runner.tracking import end_sweep
 
 if TYPE_CHECKING:
     from rl_runner.trainer import Trainer
@@ -418,6 +419,7 @@ def _finish_sweep(sweep_dir: Path) -> None:
         if row.get("status") in ("failed", "diverged", "refused")
     ]
     jobs = len(rows)
+    end_sweep(sweep_dir, "failed" if failures else "completed")
     if failures:
         for failure in failures:
             print(f"rl-run: failed job {failure}", file=sys.stderr)
@@ -464,6 +466,7 @@ def _interrupted_message(launch: Launch | None) -> str:
     if launch is not None and launch.sweep_dir is not None and _any_job_trained(launch.sweep_dir):
         # A launcher's driver (Ray's) stopped while its jobs ran in other processes.
         mark_running_jobs_interrupted(launch.sweep_dir)
+        end_sweep(launch.sweep_dir, "interrupted")
         return (
             "rl-run: the sweep was interrupted; its jobs' runs and checkpoints are kept; "
             "continue it with the same command and "

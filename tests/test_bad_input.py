@@ -140,6 +140,8 @@ CASES: dict[str, Case] = {
     "negative video cadence": Case(["eval.video.every=-1"], "eval.video.every"),
     "unknown tracker": Case(["tracking.backend=neptune"], "tracking.backend"),
     "unknown tracking option": Case(["tracking=neptune"], "tracking"),
+    "unknown W&B mode": Case(["tracking=wandb", "tracking.mode=cloud"], "tracking.mode"),
+    "empty W&B project": Case(["tracking=wandb", "tracking.project="], "tracking.project"),
     "video at 0 fps": Case(["eval.video.fps=0"], "eval.video.fps"),
     "video faster than browsers play": Case(["eval.video.fps=60"], "eval.video.fps"),
     "video frames of 1 pixel": Case(["eval.video.size=1"], "eval.video.size"),

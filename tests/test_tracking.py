@@ -1,7 +1,7 @@
 """`tracking=mlflow`, read back from MLflow's SQLite store with `MlflowClient`: params,
 metrics equal to the run's own JSONL files, status and artifacts; a killed and resumed
 run as one MLflow run without repeated steps; a sweep as a parent with a child per job;
-a tracker that is down leaving the run completed; MLflow missing as one line."""
+a tracker that is down leaving the run completed; MLflow or W&B missing as one line."""
 
 from __future__ import annotations
 
@@ -114,6 +114,7 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_job(tmp_path: Path):
     [parent] = [run for run in every if run.data.tags.get("sweep") == "true"]
     children = [run for run in every if run is not parent]
     assert parent.data.tags["run_dir"] == str(sweep_dir)
+    assert parent.info.status == "FINISHED" and parent.data.tags["status"] == "completed"
     assert sorted(run.info.run_name for run in children) == ["0_seed=0", "1_seed=1"]
     assert {run.data.tags["mlflow.parentRunId"] for run in children} == {parent.info.run_id}
     assert sorted(run.data.params["seed"] for run in children) == ["0", "1"]
@@ -144,16 +145,22 @@ def test_a_tracker_that_is_down_leaves_the_run_completed(tmp_path: Path):
     assert [row["step"] for row in read_jsonl(run_dir / "evaluations.jsonl")] == [1000, 2000, 3000]
 
 
-def test_mlflow_missing_is_one_line_before_anything_is_written(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("module", "tracker", "options"),
+    [("mlflow", "MLflow", ["tracking=mlflow"]), ("wandb", "W&B", ["tracking=wandb"])],
+)
+def test_a_tracker_missing_is_one_line_before_anything_is_written(
+    tmp_path: Path, module: str, tracker: str, options: list[str]
+):
     blocked = tmp_path / "blocked"
     blocked.mkdir()
-    (blocked / "mlflow.py").write_text("raise ImportError('No module named mlflow')\n")
+    (blocked / f"{module}.py").write_text(f"raise ImportError('No module named {module}')\n")
     env = {"PYTHONPATH": f"{blocked}{os.pathsep}{run_env()['PYTHONPATH']}"}
-    result = rl_run(*SHORT, "tracking=mlflow", "hydra.run.dir=run", cwd=tmp_path, extra_env=env)
+    result = rl_run(*SHORT, *options, "hydra.run.dir=run", cwd=tmp_path, extra_env=env)
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
-    assert line.startswith("rl-run: error: tracking=mlflow needs MLflow: ")
-    assert "pip install 'rl-runner[mlflow]'" in line
+    assert line.startswith(f"rl-run: error: tracking={module} needs {tracker}: ")
+    assert f"pip install 'rl-runner[{module}]'" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocked"]
 
 

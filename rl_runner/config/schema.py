@@ -276,18 +276,23 @@ class SweepConfig:
     objective: Objective = Objective.final
 
 
-TRACKERS = ("none", "mlflow")
+TRACKERS = ("none", "mlflow", "wandb")
+WANDB_MODES = ("online", "offline")
 
 
 @dataclass
 class TrackingConfig:
-    """Where the run is tracked besides its own files (rl_runner/tracking.py)."""
+    """Where the run is tracked besides its own files (rl_runner/tracking/)."""
 
-    backend: str = "none"  # none or mlflow (tracking=mlflow sets it)
-    # MLflow's tracking URI (a server's http://host:5000, a database); null: a SQLite
-    # store in the working directory's outputs/mlflow.db
+    backend: str = "none"  # none, mlflow or wandb (tracking=mlflow / tracking=wandb set it)
+    # The tracker's address. MLflow: its tracking URI (a server's http://host:5000, a
+    # database; null: a SQLite store in the working directory's outputs/mlflow.db).
+    # W&B: its server (null: W&B's own, or WANDB_BASE_URL).
     uri: str | None = None
-    experiment: str = "rl-runner"  # the MLflow experiment the runs go to
+    experiment: str = "rl-runner"  # MLflow: the experiment the runs go to
+    project: str = "rl-runner"  # W&B: the project the runs go to
+    entity: str | None = None  # W&B: the team or user (null: the login's default)
+    mode: str = "online"  # W&B: online, or offline (files in the run's wandb/, `wandb sync`)
 
     def __post_init__(self) -> None:
         require(
@@ -296,6 +301,12 @@ class TrackingConfig:
             f"must be one of {', '.join(TRACKERS)}, got {self.backend!r}",
         )
         require(bool(self.experiment), "tracking.experiment", "must not be empty")
+        require(bool(self.project), "tracking.project", "must not be empty")
+        require(
+            self.mode in WANDB_MODES,
+            "tracking.mode",
+            f"must be one of {', '.join(WANDB_MODES)}, got {self.mode!r}",
+        )
 
 
 @dataclass

@@ -39,6 +39,9 @@ class Float32Input(nn.Module):
 class Standardised(nn.Module):
     """(obs - mean) / sqrt(var + eps), clipped to +-clip, with the statistics frozen."""
 
+    mean: torch.Tensor  # a buffer
+    scale: torch.Tensor  # a buffer
+
     def __init__(self, mean: np.ndarray, var: np.ndarray, clip: float) -> None:
         super().__init__()
         self.register_buffer("mean", _buffer(mean))
@@ -82,6 +85,9 @@ class SquashedToBounds(nn.Module):
     """tanh to [-1, 1], then to the env's bounds (their centre +- half their range), per
     dimension."""
 
+    centre: torch.Tensor  # a buffer
+    half_range: torch.Tensor  # a buffer
+
     def __init__(self, centre: np.ndarray, half_range: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("centre", _buffer(centre))
@@ -93,6 +99,9 @@ class SquashedToBounds(nn.Module):
 
 class ClippedToBounds(nn.Module):
     """A Gaussian's mean, clipped to the env's bounds as the env receives it."""
+
+    low: torch.Tensor  # a buffer
+    high: torch.Tensor  # a buffer
 
     def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
         super().__init__()
