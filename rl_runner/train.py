@@ -466,7 +466,6 @@ def _interrupted_message(launch: Launch | None) -> str:
     if launch is not None and launch.sweep_dir is not None and _any_job_trained(launch.sweep_dir):
         # A launcher's driver (Ray's) stopped while its jobs ran in other processes.
         mark_running_jobs_interrupted(launch.sweep_dir)
-        end_sweep(launch.sweep_dir, "interrupted")
         return (
             "rl-run: the sweep was interrupted; its jobs' runs and checkpoints are kept; "
             "continue it with the same command and "
@@ -574,6 +573,8 @@ def cli() -> None:
         exit_for(storage_error(error))
     finally:
         if launch is not None:
+            if failed and launch.sweep_dir is not None:  # a sweep's driver stopped early
+                end_sweep(launch.sweep_dir, "interrupted")
             launch.release(failed)
 
 

@@ -142,6 +142,12 @@ CASES: dict[str, Case] = {
     "unknown tracking option": Case(["tracking=neptune"], "tracking"),
     "unknown W&B mode": Case(["tracking=wandb", "tracking.mode=cloud"], "tracking.mode"),
     "empty W&B project": Case(["tracking=wandb", "tracking.project="], "tracking.project"),
+    "W&B project with a slash": Case(
+        ["tracking=wandb", "tracking.project=a/b"], "tracking.project"
+    ),
+    "W&B server not a URL": Case(
+        ["tracking=wandb", "tracking.mode=offline", "tracking.uri=notaurl"], "tracking.uri"
+    ),
     "video at 0 fps": Case(["eval.video.fps=0"], "eval.video.fps"),
     "video faster than browsers play": Case(["eval.video.fps=60"], "eval.video.fps"),
     "video frames of 1 pixel": Case(["eval.video.size=1"], "eval.video.size"),

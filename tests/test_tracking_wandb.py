@@ -95,7 +95,8 @@ def test_an_offline_wandb_run_matches_its_own_files(tmp_path: Path):
         rl_run(*SHORT, *OFFLINE, "eval.video.every=3", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     )
     [folder] = [path.parent for path in session_files(run_dir, run_id(run_dir))]
-    assert f"`wandb sync {folder}` sends it" in result.stdout
+    folders = run_dir / "wandb" / f"offline-run-*-{run_id(run_dir)}"
+    assert f"`wandb sync {folders}` sends it" in result.stdout
     assert_matches_own_files(run_dir)
     run = kinds(run_dir, "run")[-1]  # the last record of the run: its final tags
     assert run.display_name == "run" and run.project == "rl-runner" and run.run_group == ""

@@ -301,7 +301,14 @@ class TrackingConfig:
             f"must be one of {', '.join(TRACKERS)}, got {self.backend!r}",
         )
         require(bool(self.experiment), "tracking.experiment", "must not be empty")
-        require(bool(self.project), "tracking.project", "must not be empty")
+        require(
+            bool(self.project)
+            and len(self.project) <= 128
+            and not set(self.project) & set("/\\#?%:"),
+            "tracking.project",
+            f"must be 1 to 128 characters without / \\ # ? % :, got {self.project!r}",
+        )
+        require(self.entity != "", "tracking.entity", "must not be empty (null: the login's)")
         require(
             self.mode in WANDB_MODES,
             "tracking.mode",

@@ -14,7 +14,14 @@ from rl_runner.tracking.base import NoTracker, Tracker
 if TYPE_CHECKING:
     from rl_runner.config.schema import TrackingConfig
 
-__all__ = ["NoTracker", "Tracker", "check_tracking", "end_sweep", "make_tracker"]
+__all__ = [
+    "NoTracker",
+    "Tracker",
+    "check_tracking",
+    "end_sweep",
+    "make_tracker",
+    "use_wandb_server",
+]
 
 INSTALL_HINTS = {
     "mlflow": "tracking=mlflow needs MLflow: pip install 'rl-runner[mlflow]'",
@@ -35,20 +42,36 @@ def check_tracking(config: TrackingConfig) -> None:
         __import__(config.backend)
     except ImportError as error:
         raise ConfigError(f"{INSTALL_HINTS[config.backend]} ({error})") from None
-    if config.backend == "wandb" and config.mode == "online":
-        _check_wandb_login(config.uri)
+    if config.backend == "wandb":
+        _check_wandb(config)
 
 
-def _check_wandb_login(server: str | None) -> None:
+def _check_wandb(config: TrackingConfig) -> None:
     import wandb
 
-    os.environ.setdefault("WANDB_SILENT", "true")  # its notes on where the key came from
-    try:
-        logged_in = wandb.login(host=server, verify=False, prompt=sys.stdin.isatty())
-    except (wandb.errors.UsageError, wandb.errors.AuthenticationError) as error:
-        raise ConfigError(f"{WANDB_LOGIN_HINT} ({error})") from None
+    if config.uri is not None and not config.uri.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"tracking.uri: a W&B server is an http(s):// address, got {config.uri!r}"
+        )
+    if config.mode == "offline":
+        return
+    use_wandb_server(config.uri)
+    terminal = sys.stdin.isatty()
+    if not terminal:  # no one to ask: nor its notes on where the key came from
+        os.environ.setdefault("WANDB_SILENT", "true")
+    try:  # W&B asks for the key where a terminal can answer
+        logged_in = wandb.login(verify=False, prompt=terminal)
+    except (wandb.errors.UsageError, wandb.errors.AuthenticationError):
+        raise ConfigError(WANDB_LOGIN_HINT) from None
     if not logged_in:
         raise ConfigError(WANDB_LOGIN_HINT)
+
+
+def use_wandb_server(uri: str | None) -> None:
+    """`tracking.uri` for this process only: W&B's own `host=` would write it into the
+    user's W&B settings, where every later W&B call would go to it."""
+    if uri is not None:
+        os.environ["WANDB_BASE_URL"] = uri
 
 
 def make_tracker(config: TrackingConfig, run_dir: Path, params: dict[str, Any]) -> Tracker:

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rl_runner.tracking.base import ARTIFACTS, BackgroundTracker, Row, Video, log, newest_step
-from rl_runner.tracking.wandb_files import last_step, session_files
+from rl_runner.tracking.wandb_files import last_step
 
 if TYPE_CHECKING:
     from rl_runner.config.schema import TrackingConfig
 
-# A server that does not answer: given up on in 30 s, not W&B's 90.
-INIT_DEFAULTS = {"WANDB_INIT_TIMEOUT": "30"}
+INIT_TIMEOUT_S = 30  # a server that does not answer: given up on then, not in W&B's 90 s
 VIDEO_KEY = "eval/video"
 
 
@@ -47,8 +46,6 @@ class WandbTracker(BackgroundTracker):
     name = "W&B"
 
     def __init__(self, config: TrackingConfig, run_dir: Path, params: dict[str, Any]) -> None:
-        for name, value in INIT_DEFAULTS.items():
-            os.environ.setdefault(name, value)
         self.config = config
         self._run: Any = None
         self._resumed = False
@@ -69,9 +66,11 @@ class WandbTracker(BackgroundTracker):
         saved = self.saved()
         self._resumed = self._same_run(saved) and bool(saved.get("run_id"))
         sweep_dir = self.sweep_dir()
-        settings = wandb.Settings(console="off", silent=True, save_code=False)
-        if self.config.uri is not None:
-            settings.base_url = self.config.uri
+        from rl_runner.tracking import use_wandb_server
+
+        use_wandb_server(self.config.uri)
+        timeout = float(os.environ.get("WANDB_INIT_TIMEOUT", INIT_TIMEOUT_S))
+        settings = wandb.Settings(console="off", silent=True, save_code=False, init_timeout=timeout)
         self._run = wandb.init(
             project=self.config.project,
             entity=self.config.entity,
@@ -136,8 +135,6 @@ class WandbTracker(BackgroundTracker):
         self._run.summary["status"] = status
         self._run.tags = (status,)
         self._run.finish(exit_code=0 if status == "completed" else 1)
-        if self.config.mode == "offline":
-            folder = session_files(self.run_dir, self._run.id)[-1].parent
-            log.info(
-                "tracking: W&B's offline run is in %s; `wandb sync %s` sends it", folder, folder
-            )
+        if self.config.mode == "offline":  # every session's folder, the earlier ones too
+            folders = self.run_dir / "wandb" / f"offline-run-*-{self._run.id}"
+            log.info("tracking: W&B's offline run: `wandb sync %s` sends it", folders)
