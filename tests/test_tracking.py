@@ -193,3 +193,19 @@ def test_a_relative_sqlite_uri_is_taken_from_the_working_directory(tmp_path: Pat
     [run] = runs(mlflow_client)
     assert run.info.status == "FINISHED"
     assert_matches_own_files(mlflow_client, run.info.run_id, run_dir)
+
+
+def test_a_resume_changes_its_tracker_by_keys_not_by_the_group_option(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(rl_run(*SHORT, "tracking=mlflow", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    before = (run_dir / "summary.json").read_text()
+    refused = rl_run(
+        f"resume={run_dir}", "trainer.total_steps=4000", "tracking=wandb", cwd=tmp_path
+    )
+    assert refused.returncode == 2 and (run_dir / "summary.json").read_text() == before
+    [line] = refused.stderr.splitlines()
+    assert "tracking: a resumed run changes its tracker by keys" in line
+    assert "tracking.backend=wandb" in line
+    ok(rl_run(f"resume={run_dir}", "trainer.total_steps=4000", "tracking=mlflow", cwd=tmp_path))
+    [run] = runs(client(tmp_path))  # the same tracker option as saved: the same MLflow run
+    assert_matches_own_files(client(tmp_path), run.info.run_id, run_dir)

@@ -41,6 +41,7 @@ FIXED_KEYS = {
     "algo.q_init_high": "it only sets the initial values of a table the checkpoint holds",
     "algo.theta_init": "it only sets the initial values of a table the checkpoint holds",
 }
+TRACKING_GROUP = "tracking"  # a group of its own: changeable on resume, by its keys
 FIXED_REASONS = {
     "env": "it shapes the training environments the checkpoint restores",
     "network": "it shapes the networks the checkpoint holds",
@@ -137,6 +138,13 @@ def _check_key(override: Override, saved: DictConfig) -> str:
         raise ConfigError(f"{key}: a resumed run keeps its directory and Hydra settings")
     if key in GROUPS and override.package is None and saved[key].get("name") == override.value():
         return key  # the option the run already has
+    if key == TRACKING_GROUP and override.package is None:
+        if saved[key].get("backend") == override.value():
+            return key  # the tracker the run already has
+        raise ConfigError(
+            f"{key}: a resumed run changes its tracker by keys, not the {key}= option: "
+            f"{key}.backend={override.value()} (and {key}.mode=..., {key}.project=...)"
+        )
     if key in GROUPS or override.package is not None:
         raise ConfigError(f"{key}: a resumed run keeps its {key} option; override its keys instead")
     if top not in saved:
@@ -155,7 +163,7 @@ def apply_resume_overrides(
         if override.key_or_group == "resume":
             continue
         key = _check_key(override, saved)
-        if key in GROUPS:
+        if key in (*GROUPS, TRACKING_GROUP):
             continue  # the same option as saved (anything else was refused)
         value = override.value()
         text = f"{key}={override.get_value_element_as_str()}"
