@@ -468,3 +468,18 @@ def test_a_search_whose_settings_no_trial_can_run_is_refused_up_front(tmp_path: 
     result = rl_run(*args, f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     assert result.returncode == 2 and "algo.learning_starts" in result.stderr
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_launcher_whose_plugin_is_missing_names_the_extra_that_brings_it():
+    # Hydra's own error for an option it cannot find, as it raises it without the plugin
+    from hydra.errors import MissingConfigException
+
+    from rl_runner.config.compose import one_line
+
+    error = MissingConfigException(
+        "Could not find 'hydra/launcher/joblib'", "hydra/launcher/joblib", ["basic", "ray"]
+    )
+    assert one_line(error) == (
+        "cannot find config 'hydra/launcher/joblib' (available: basic, ray); "
+        "it is a Hydra plugin's: pip install 'rl-runner[sweep]'"
+    )

@@ -131,6 +131,15 @@ def as_int_override(override: Override) -> str:
     return f"{override.get_key_element()}={integral_value(override)}"
 
 
+# Hydra's plugins bring their own config options; absent, the option is unknown to Hydra.
+PLUGIN_EXTRAS = {
+    "hydra/launcher/joblib": "sweep",
+    "hydra/sweeper/optuna": "sweep",
+    "hydra/launcher/submitit_slurm": "slurm",
+    "hydra/launcher/submitit_local": "slurm",
+}
+
+
 def one_line(error: BaseException) -> str:
     """A Hydra / OmegaConf / runner error as a single line."""
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
@@ -138,6 +147,9 @@ def one_line(error: BaseException) -> str:
         options = [name for name in error.options or [] if not name.startswith("schema")]
         if options:
             text += f" (available: {', '.join(sorted(options))})"
+        extra = PLUGIN_EXTRAS.get(error.missing_cfg_file)
+        if extra is not None:
+            text += f"; it is a Hydra plugin's: pip install 'rl-runner[{extra}]'"
         return text
     lines = str(error).strip().splitlines() or [type(error).__name__]
     # an algorithm's preset sets MLP keys (hidden_sizes) that network=cnn has not
