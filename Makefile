@@ -17,14 +17,14 @@ $(BASE_INSTALLED): pyproject.toml
 	$(BIN)/pip install -e .
 	touch $@
 
-# Everything the README's commands and the tests use: video, ONNX export, MLflow, launchers,
-# pytest.
+# Everything the README's commands and the tests use: video, ONNX export, MLflow, W&B,
+# Atari, launchers, pytest.
 $(INSTALLED): $(BASE_INSTALLED)
-	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,sweep,slurm,ray]'
+	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,atari,sweep,slurm,ray]'
 	touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,sweep,slurm,ray,bench]'
+	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,atari,sweep,slurm,ray,bench]'
 	touch $@
 
 setup: $(INSTALLED)

@@ -16,12 +16,13 @@ import torch
 from omegaconf import OmegaConf
 
 from rl_runner.checkpoint import Checkpointer, holds_replay
+from rl_runner.config.schema import CNNConfig
 from rl_runner.config.settings import GROUPS, Settings, flat_config
 from rl_runner.envs.batch import EnvBatch, VectorEnv
-from rl_runner.envs.factory import env_factory, make_env
+from rl_runner.envs.factory import configured_env_factory
 from rl_runner.envs.maze import MazeEnv
 from rl_runner.envs.snapshot import UnsupportedEnvState, env_state, skipped_state
-from rl_runner.envs.spaces import check_spaces, observation_mismatch
+from rl_runner.envs.spaces import check_spaces, frame_stacks, observation_mismatch
 from rl_runner.envs.workers import SubprocessEnvBatch
 from rl_runner.errors import ConfigError
 from rl_runner.evaluator import Evaluator, env_time_limit
@@ -63,8 +64,8 @@ class EnvProbe:
     warned: bool = False  # checkpoint.exact=false has said so
 
 
-# (id, entry point, keyword arguments, time limit): what makes one env
-EnvProbes = dict[tuple[str, str | None, str, int | None], EnvProbe]
+# (id, entry point, keyword arguments, time limit, Atari preprocessing): what makes one env
+EnvProbes = dict[tuple[str, str | None, str, int | None, str], EnvProbe]
 
 
 def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None:
@@ -85,6 +86,7 @@ def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None
         env_config.entry_point,
         repr(env_config.kwargs),
         env_config.max_episode_steps,
+        repr(env_config.atari),
     )
     if key not in probes:
         probes[key] = _probe_env(settings)
@@ -96,10 +98,7 @@ def check_buildable(settings: Settings, probes: EnvProbes | None = None) -> None
 
 
 def _probe_env(settings: Settings) -> EnvProbe:
-    env_config = settings.env
-    env = make_env(
-        env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
-    )
+    env = configured_env_factory(settings.env, training=True)()
     try:
         _try_one_step(settings, env)
         _check_maze_goal_in_time(env)
@@ -185,21 +184,44 @@ def _check_table_memory(
         )
 
 
+def _replay_bytes(settings: Settings, observation_space: gym.Space) -> int:
+    """What the replay memory allocates: images are stored as the env's bytes, other
+    observations as float32; an image's successor is the next row's image, and a frame
+    stack's frames are stored once each (agents/dqn.py)."""
+    capacity = getattr(settings.buffer, "capacity", 0)
+    shape = observation_space.shape or (1,)
+    obs_bytes = 1 if observation_space.dtype == np.uint8 else 4
+    if frame_stacks(settings):
+        stored = int(np.prod(shape[1:]))
+    elif isinstance(settings.network, CNNConfig):
+        stored = int(np.prod(shape))
+    else:
+        stored = 2 * int(np.prod(shape))
+    # an action, a reward, a terminal flag and an episode-end flag: 8 + 4 + 4 + 1 bytes
+    return capacity * (stored * obs_bytes + 17)
+
+
+def _network_bytes(settings: Settings, observation_space: gym.Space) -> int:
+    """Online and target networks, gradients and two optimiser moments, in float32,
+    counted by their fully connected layers (a convolution's weights are small)."""
+    network = settings.network
+    shape = observation_space.shape or (1,)
+    if isinstance(network, CNNConfig):
+        side = min(network.output_size(size) for size in shape[-2:])
+        inputs = network.channels[-1] * max(side, 1) ** 2
+    else:
+        inputs = int(np.prod(shape))
+    sizes = [inputs, *getattr(network, "hidden_sizes", [])]
+    return 5 * 4 * sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+
+
 def _check_memory(
     settings: Settings, observation_space: gym.Space, action_space: gym.Space
 ) -> None:
     """Refuse a replay memory, network or table that could never fit, before allocating it."""
     _check_table_memory(settings, observation_space, action_space)
-    obs_size = int(np.prod(observation_space.shape or (1,)))
-    capacity = getattr(settings.buffer, "capacity", 0)
-    # images are stored as the env's bytes, other observations as float32
-    obs_bytes = 1 if observation_space.dtype == np.uint8 else 4
-    # two observations, an action, a reward and a flag per transition, 4 to 8 bytes each
-    replay_bytes = capacity * (2 * obs_size * obs_bytes + 8 + 4 + 4)
-    sizes = [obs_size, *getattr(settings.network, "hidden_sizes", [])]
-    parameters = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
-    # online and target networks, gradients and two optimiser moments, in float32
-    network_bytes = 5 * 4 * parameters
+    replay_bytes = _replay_bytes(settings, observation_space)
+    network_bytes = _network_bytes(settings, observation_space)
     available = _available_memory()
     if replay_bytes + network_bytes > available:
         raise ConfigError(
@@ -213,7 +235,7 @@ def _check_memory(
 def make_training_envs(settings: Settings) -> VectorEnv:
     """The training envs, in this process or in worker processes (env.vectorization_mode)."""
     env = settings.env
-    factory = env_factory(env.id, env.kwargs, env.max_episode_steps, env.entry_point)
+    factory = configured_env_factory(env, training=True)
     adapter = SubprocessEnvBatch if env.vectorization_mode == "async" else EnvBatch
     return adapter(factory, env.num_envs, settings.run.seed, settings.run.checkpoint.exact)
 
@@ -235,11 +257,8 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
         entry = algorithm(settings.algo.name)
         agent = entry.builder()(settings, envs, device)
         env_config = settings.env
-        make_eval_env = env_factory(
-            env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
-        )
         evaluator = Evaluator(
-            make_eval_env,
+            configured_env_factory(env_config),
             run.eval.episodes,
             settings.eval_seed,
             run.eval.max_episode_steps,

@@ -95,6 +95,7 @@ def _on_policy(schema: type, agent_module: str) -> Algorithm:
         fixed_on_resume=_ON_POLICY_FIXED,
         on_policy=True,
         check=check_rollout,
+        image_input=True,
     )
 
 

@@ -285,9 +285,9 @@ class Trainer:
             # per tag: a delayed actor's loss stays in the log between its updates
             self._latest_metrics.update(metrics)
         self.env_steps += len(actions)
-        self.episode_returns += step.rewards
+        self.episode_returns += step.reported_rewards  # an Atari game's raw score
         self.episode_lengths += 1
-        done = step.terminated | step.truncated
+        done = step.reported_ends  # an Atari game's end, not a life's
         if done.any():
             self._end_episodes(done)
         self.obs, self.masks = step.next_obs, step.next_masks

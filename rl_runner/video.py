@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rl_runner.config.schema import EnvConfig, VideoConfig
     from rl_runner.envs.factory import EnvFactory
 
-RENDER_KWARGS = {"render_mode": "rgb_array"}
+RENDER_MODE = "rgb_array"
 GL_HINT = (
     "MuJoCo renders headless with MUJOCO_GL=egl (Debian package libegl1) or "
     "MUJOCO_GL=osmesa (libosmesa6)"
@@ -40,15 +40,12 @@ class VideoRecording:
 
 def recording(env: EnvConfig, config: VideoConfig) -> VideoRecording | None:
     """The recording a run's `eval.video` asks for, or None (eval.video.every=0)."""
-    from rl_runner.envs.factory import env_factory, render_headless
+    from rl_runner.envs.factory import configured_env_factory, render_headless
 
     if config.every == 0:
         return None
     render_headless()
-    kwargs = {**env.kwargs, **RENDER_KWARGS}
-    return VideoRecording(
-        env_factory(env.id, kwargs, env.max_episode_steps, env.entry_point), config
-    )
+    return VideoRecording(configured_env_factory(env, render_mode=RENDER_MODE), config)
 
 
 def records(evaluation_step: int, eval_every: int, video_every: int, final: bool) -> bool:

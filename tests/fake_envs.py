@@ -5,7 +5,6 @@ before the colon, which registers them)."""
 from __future__ import annotations
 
 import random
-from collections import deque
 from typing import Any
 
 import gymnasium as gym
@@ -38,10 +37,10 @@ class UnboundedActions(_Walk):
 
 
 class UncapturableState(_Walk):
-    """Keeps its recent positions in a deque, which a checkpoint cannot capture."""
+    """Keeps its recent positions in a set, which a checkpoint cannot capture."""
 
     def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
-        self.recent: deque[float] = deque(maxlen=4)
+        self.recent: set[float] = set()
         return super().reset(seed=seed, options=options)
 
 
@@ -63,14 +62,14 @@ class StatefulCallable(_Walk):
 
 
 class LateUncapturableState(_Walk):
-    """Makes its deque only after 30 steps: found at the first checkpoint past that."""
+    """Makes its set only after 30 steps: found at the first checkpoint past that."""
 
     steps = 0
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         self.steps += 1
         if self.steps > 30:
-            self.recent: deque[float] = deque(maxlen=4)
+            self.recent: set[float] = set()
         return super().step(action)
 
 

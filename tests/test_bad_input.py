@@ -470,11 +470,12 @@ CASES: dict[str, Case] = {
     "cnn for a vector algorithm": Case(
         ["algo=td3", "env=pendulum", "network=cnn"], "network=cnn: algo=td3 reads vector"
     ),
-    "cnn for an algorithm whose preset sets MLP keys": Case(
-        ["algo=ppo", "env=cartpole_pixels", "network=cnn"], "network=cnn: algo=ppo reads vector"
+    "cnn with PPO's observation normalisation": Case(
+        ["algo=ppo", "env=cartpole_pixels", "network=cnn"],
+        "algo.normalize_observations: network=cnn reads images",
     ),
     "cnn on vector observations": Case(["network=cnn"], "network=cnn needs image observations"),
-    "mlp on images": Case(["env=cartpole_pixels"], "images: network=cnn with algo=dqn"),
+    "mlp on images": Case(["env=cartpole_pixels"], "images: network=cnn, with algo=dqn"),
 }
 
 

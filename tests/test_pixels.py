@@ -13,7 +13,7 @@ from test_resume import assert_same_run
 
 import rl_runner.envs  # noqa: F401  (registers the rl_runner/ envs)
 from rl_runner.config.schema import CNNConfig
-from rl_runner.networks.cnn import ConvQNetwork
+from rl_runner.networks.cnn import ConvNetwork
 
 SHORT = [
     "+experiment=dqn_pixels_tutorial",
@@ -39,7 +39,7 @@ def test_observations_are_byte_patches_around_the_cart():
 
 
 def test_the_network_reads_the_difference_and_acting_leaves_batch_norm_alone():
-    network = ConvQNetwork((2, 3, 40, 90), CNNConfig(), num_outputs=2)
+    network = ConvNetwork((2, 3, 40, 90), CNNConfig(), num_outputs=2)
     frames = torch.randint(0, 256, (4, 2, 3, 40, 90), dtype=torch.uint8)
     same = frames.clone()
     same[:, 0] = same[:, 1]  # no motion: the input is all zero

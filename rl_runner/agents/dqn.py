@@ -13,6 +13,7 @@ for every env step:
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,13 +34,13 @@ from rl_runner.agents.common import (
     optimise,
     reapply_hyperparameters,
 )
-from rl_runner.buffers.replay import ReplayBuffer
+from rl_runner.buffers.replay import FrameStackReplay, ReplayBuffer
 from rl_runner.config.algorithms import DQNConfig, ScheduleUnit, TDLoss
 from rl_runner.config.schema import CNNConfig, ReplayConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import VectorEnv
-from rl_runner.envs.spaces import flat_observation_size, image_shape
-from rl_runner.networks.cnn import ConvQNetwork, copy_buffers
+from rl_runner.envs.spaces import flat_observation_size, frame_stacks, image_shape
+from rl_runner.networks.cnn import ConvNetwork, copy_buffers
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
 from rl_runner.networks.policy_graph import Float32Input, Greedy, frozen
@@ -245,7 +246,7 @@ def q_network_and_observations(
     space = envs.single_observation_space
     if isinstance(network, CNNConfig):
         shape = image_shape(settings, space)
-        return ConvQNetwork(shape, network, num_actions), shape, np.dtype(space.dtype)
+        return ConvNetwork(shape, network, num_actions), shape, np.dtype(space.dtype)
     check_no_action_join(network)
     obs_size = flat_observation_size(settings, space)
     q_network = mlp(obs_size, network.hidden_sizes, num_actions, network.activation.value)
@@ -256,7 +257,14 @@ def build(settings: Settings, envs: VectorEnv, device: torch.device) -> DQN:
     buffer: ReplayConfig = settings.buffer
     num_actions = int(envs.single_action_space.n)  # type: ignore[attr-defined]
     q_network, obs_shape, obs_dtype = q_network_and_observations(settings, envs, num_actions)
-    replay = ReplayBuffer(
+    # an image's successor is the next step's image: stored once, and where images are
+    # frame stacks (env=atari), each frame once
+    memory = (
+        FrameStackReplay
+        if frame_stacks(settings)
+        else partial(ReplayBuffer, share_next_obs=isinstance(settings.network, CNNConfig))
+    )
+    replay = memory(
         capacity=buffer.capacity,
         obs_shape=obs_shape,
         obs_dtype=obs_dtype,
@@ -264,8 +272,6 @@ def build(settings: Settings, envs: VectorEnv, device: torch.device) -> DQN:
         action_dtype=np.int64,
         seed=settings.run.seed,
         device=device,
-        # an image's successor is the next step's image: stored once
-        share_next_obs=isinstance(settings.network, CNNConfig),
         num_envs=envs.num_envs,
     )
     return DQN(

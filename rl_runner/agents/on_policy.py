@@ -35,10 +35,11 @@ from rl_runner.agents.normalisation import ObservationNormaliser, RewardNormalis
 from rl_runner.buffers.rollout import Rollout
 from rl_runner.checkpoint import REPLAY_KEY
 from rl_runner.config.algorithms import AnnealSchedule, OnPolicyConfig
-from rl_runner.config.schema import MLPConfig
+from rl_runner.config.schema import CNNConfig, MLPConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import VectorEnv
-from rl_runner.envs.spaces import flat_observation_size
+from rl_runner.envs.spaces import flat_observation_size, image_shape
+from rl_runner.networks.cnn import ConvNetwork
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
 from rl_runner.networks.policy_graph import (
@@ -54,28 +55,37 @@ from rl_runner.seeding import generator_state, restore_generator_state
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def orthogonal_init(network: nn.Sequential, head_gains: list[tuple[slice, float]]) -> None:
-    """CleanRL's initialisation: orthogonal hidden weights with gain sqrt(2), zero
-    biases, and each slice of the output layer's rows with its own gain."""
-    linears = [module for module in network if isinstance(module, nn.Linear)]
-    for layer in linears[:-1]:
-        nn.init.orthogonal_(layer.weight, math.sqrt(2))
-        nn.init.zeros_(layer.bias)
-    head = linears[-1]
+def orthogonal_init(network: nn.Module, head_gains: list[tuple[slice, float]]) -> None:
+    """CleanRL's initialisation: orthogonal hidden weights (convolutions' too) with gain
+    sqrt(2), zero biases, and each slice of the output layer's rows with its own gain."""
+    layers = [module for module in network.modules() if isinstance(module, (nn.Linear, nn.Conv2d))]
     with torch.no_grad():
+        for layer in layers[:-1]:
+            nn.init.orthogonal_(layer.weight, math.sqrt(2))
+        head = layers[-1]
         for rows, gain in head_gains:
             nn.init.orthogonal_(head.weight[rows], gain)
-        head.bias.zero_()
+        for layer in layers:
+            assert layer.bias is not None  # every layer here is made with one
+            layer.bias.zero_()
+
+
+def body(obs_shape: tuple[int, ...], network: MLPConfig | CNNConfig, outputs: int) -> nn.Module:
+    """An MLP over flat observations, or a convolutional network over images."""
+    if isinstance(network, CNNConfig):
+        return ConvNetwork(obs_shape, network, outputs)
+    return mlp(obs_shape[0], network.hidden_sizes, outputs, network.activation.value)
 
 
 class PolicyValue(nn.Module):
     """The policy (logits, or a Gaussian's mean beside a state-independent log std) and
-    the state value, from two MLPs or from one whose last layer holds both outputs."""
+    the state value, from two networks (MLPs, or CNNs over images) or from one whose
+    last layer holds both outputs (CleanRL's ppo_atari: one Nature CNN trunk)."""
 
     def __init__(
         self,
-        obs_size: int,
-        network: MLPConfig,
+        obs_shape: tuple[int, ...],
+        network: MLPConfig | CNNConfig,
         action_size: int,
         discrete: bool,
         config: OnPolicyConfig,
@@ -83,10 +93,9 @@ class PolicyValue(nn.Module):
         super().__init__()
         self.discrete = discrete
         self.action_size = action_size
-        hidden, activation = network.hidden_sizes, network.activation.value
         shared = config.shared_trunk
-        self.policy = mlp(obs_size, hidden, action_size + int(shared), activation)
-        self.value = None if shared else mlp(obs_size, hidden, 1, activation)
+        self.policy = body(obs_shape, network, action_size + int(shared))
+        self.value = None if shared else body(obs_shape, network, 1)
         self.log_std = (
             None if discrete else nn.Parameter(torch.full((action_size,), config.log_std_init))
         )
@@ -150,7 +159,16 @@ class OnPolicyAgent:
             self._low, self._high = action_space.low, action_space.high
         action_shape = () if self.discrete else tuple(action_space.shape or ())
         action_dtype = torch.int64 if self.discrete else torch.float32
-        self.rollout = Rollout(config.n_steps, envs.num_envs, obs_shape, action_shape, action_dtype)
+        # a convolutional network reads images as their bytes, scaling them itself
+        self.images = isinstance(network.policy, ConvNetwork)
+        self.rollout = Rollout(
+            config.n_steps,
+            envs.num_envs,
+            obs_shape,
+            action_shape,
+            action_dtype,
+            torch.uint8 if self.images else torch.float32,
+        )
         self.obs_normaliser = (
             ObservationNormaliser(obs_shape, config.clip_observations)
             if config.normalize_observations
@@ -187,6 +205,8 @@ class OnPolicyAgent:
         return logits.cpu().double().numpy(), values.cpu().double().numpy()
 
     def _normalised(self, obs: np.ndarray, update: bool) -> np.ndarray:
+        if self.images:
+            return np.asarray(obs, dtype=np.uint8)
         if self.obs_normaliser is None:
             return np.asarray(obs, dtype=np.float32)
         return self.obs_normaliser(obs, update)
@@ -383,10 +403,14 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
 
 
 def build_network(settings: Settings, envs: VectorEnv) -> PolicyValue:
-    network: MLPConfig = settings.network
-    check_no_action_join(network)
-    obs_size = flat_observation_size(settings, envs.single_observation_space)
+    network: MLPConfig | CNNConfig = settings.network
+    observation_space = envs.single_observation_space
+    if isinstance(network, CNNConfig):
+        obs_shape = image_shape(settings, observation_space)
+    else:
+        check_no_action_join(network)
+        obs_shape = (flat_observation_size(settings, observation_space),)
     space = envs.single_action_space
     discrete = isinstance(space, gym.spaces.Discrete)
     action_size = int(space.n) if discrete else int(np.prod(space.shape or ()))  # type: ignore[attr-defined]
-    return PolicyValue(obs_size, network, action_size, discrete, settings.algo)
+    return PolicyValue(obs_shape, network, action_size, discrete, settings.algo)

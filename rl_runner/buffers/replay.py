@@ -131,6 +131,9 @@ class ReplayBuffer:
             next_obs=next_obs,
             terminated=tensors["terminated"][rows],
         )
+        return self._on_device(batch)
+
+    def _on_device(self, batch: ReplayBatch) -> ReplayBatch:
         if self.device.type == "cpu":
             return batch
         return ReplayBatch(*(field.to(self.device, non_blocking=True) for field in batch))
@@ -179,3 +182,93 @@ class ReplayBuffer:
         self.position = state["position"]
         self.size = size
         self._generator.set_state(state["generator"])
+
+
+class FrameStackReplay(ReplayBuffer):
+    """A replay memory of frame stacks that stores each frame once.
+
+    For observations that are the last `k` frames of an env (Gymnasium's
+    `FrameStackObservation`, newest last, padded at a reset with the reset's frame, as
+    env=atari makes them), a row holds only its observation's newest frame: a stack is
+    that frame and the newest frames of the same env's `k - 1` rows before it, stopping
+    at the episode's first (whose frame pads the rest). An (84, 84) frame per
+    transition instead of two (4, 84, 84) stacks: 1M transitions in 7 GB, not 56 GB.
+    The successor of a transition is the next row's stack; where the episode ended it
+    is this stack moved on by the final frame, which is stored for those rows only.
+
+    The oldest `k - 1` rows of each env are never sampled: their stacks reach back into
+    rows that are gone (overwritten, or from before the memory was made).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: npt.DTypeLike,
+        action_shape: tuple[int, ...],
+        action_dtype: npt.DTypeLike,
+        seed: int,
+        device: torch.device,
+        num_envs: int = 1,
+    ) -> None:
+        self.stack_size = obs_shape[0]
+        frame_shape = tuple(obs_shape[1:])
+        super().__init__(
+            capacity,
+            frame_shape,
+            obs_dtype,
+            action_shape,
+            action_dtype,
+            seed,
+            device,
+            share_next_obs=True,
+            num_envs=num_envs,
+        )
+
+    def __len__(self) -> int:
+        return max(self.size - self.stack_size * self.num_envs, 0)
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        ended: np.ndarray | None = None,
+    ) -> None:
+        super().add(obs[:, -1], actions, rewards, next_obs[:, -1], terminated, ended)
+
+    def _stack_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """(batch, k) rows of the frames of each row's stack, oldest first."""
+        ended = torch.from_numpy(self._ended)
+        columns = [rows]
+        current, in_episode = rows, torch.ones_like(rows, dtype=torch.bool)
+        for _ in range(self.stack_size - 1):
+            previous = (current - self.num_envs) % self.capacity
+            in_episode &= ~ended[previous]  # a row after an ended one starts an episode
+            current = torch.where(in_episode, previous, current)
+            columns.append(current)
+        return torch.stack(columns[::-1], dim=1)
+
+    def sample(self, batch_size: int) -> ReplayBatch:
+        tensors = self._tensors
+        frames = tensors["obs"]
+        first = (self.position - self.size + (self.stack_size - 1) * self.num_envs) % self.capacity
+        drawn = torch.randint(len(self), (batch_size,), generator=self._generator)
+        rows = (drawn + first) % self.capacity
+        obs = frames[self._stack_rows(rows)]
+        next_obs = frames[self._stack_rows((rows + self.num_envs) % self.capacity)]
+        ended = torch.from_numpy(self._ended)[rows]
+        # an ended episode's successor: its stack moved on by the stored final frame
+        next_obs[ended] = torch.cat(
+            [obs[ended, 1:], tensors["next_obs"][rows[ended]].unsqueeze(1)], dim=1
+        )
+        batch = ReplayBatch(
+            obs=obs,
+            actions=tensors["actions"][rows],
+            rewards=tensors["rewards"][rows],
+            next_obs=next_obs,
+            terminated=tensors["terminated"][rows],
+        )
+        return self._on_device(batch)

@@ -58,11 +58,12 @@ class Rollout:
         obs_shape: tuple[int, ...],
         action_shape: tuple[int, ...],
         action_dtype: torch.dtype,
+        obs_dtype: torch.dtype = torch.float32,  # images: their bytes
     ) -> None:
         self.n_steps = n_steps
         self.num_envs = num_envs
         shape = (n_steps, num_envs)
-        self.obs = torch.zeros((*shape, *obs_shape), dtype=torch.float32)
+        self.obs = torch.zeros((*shape, *obs_shape), dtype=obs_dtype)
         self.actions = torch.zeros((*shape, *action_shape), dtype=action_dtype)
         self.log_probs = torch.zeros(shape, dtype=torch.float32)
         self.values = np.zeros(shape, dtype=np.float64)
@@ -93,7 +94,7 @@ class Rollout:
         next_values: np.ndarray,
     ) -> None:
         t = self.size
-        self.obs[t] = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+        self.obs[t] = torch.from_numpy(np.asarray(obs))  # cast to the rollout's dtype
         self.actions[t] = torch.from_numpy(np.asarray(actions))
         self.log_probs[t] = torch.from_numpy(np.asarray(log_probs, dtype=np.float32))
         self.values[t] = values

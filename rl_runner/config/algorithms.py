@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from omegaconf import MISSING
 
 from rl_runner.config.schema import (
+    CNNConfig,
     Optimizer,
     require,
     require_non_negative,
@@ -439,8 +440,14 @@ class A2CConfig(OnPolicyConfig):
 
 
 def check_rollout(settings: Settings) -> None:
-    """An on-policy run's rollout against its envs and length."""
+    """An on-policy run's rollout against its envs and length, and its observations."""
     algo, num_envs = settings.algo, settings.env.num_envs
+    require(
+        not (algo.normalize_observations and isinstance(settings.network, CNNConfig)),
+        "algo.normalize_observations",
+        f"network={settings.network.name} reads images, scaled to [0, 1] inside it: "
+        "set algo.normalize_observations=false",
+    )
     rollout = algo.n_steps * num_envs
     total = settings.run.trainer.total_steps
     require(

@@ -62,6 +62,51 @@ def entry_point_id(entry_point: str) -> str:
 
 
 @dataclass
+class AtariConfig:
+    """The Arcade Learning Environment's standard preprocessing (env=atari;
+    rl_runner/envs/atari.py): Mnih et al. 2015's, with Machado et al. 2018's sticky
+    actions. Life loss and reward clipping apply to training envs only: evaluations and
+    `train/episode_return` are the game's own score over whole games."""
+
+    noop_max: int = 30  # up to this many no-op actions at the start of each game
+    frame_skip: int = 4  # frames each action is repeated on; the last two are max-pooled
+    screen_size: int = 84  # the grayscale observation's side, in pixels
+    frame_stack: int = 4  # the observation: the last this many frames
+    # the chance that the emulator repeats the previous action instead (sticky actions):
+    # 0.25 is the v5 ids' own; the NoFrameskip-v4 ids' is 0
+    repeat_action_probability: float = 0.25
+    full_action_space: bool = False  # all 18 actions, not the game's minimal set
+    fire_on_reset: bool = True  # press FIRE to start each life, in games that have it
+    terminal_on_life_loss: bool = True  # training: a life lost ends the learning episode
+    clip_rewards: bool = True  # training: learning sees each reward's sign
+
+    def __post_init__(self) -> None:
+        require(self.noop_max >= 0, "env.atari.noop_max", f"must be >= 0, got {self.noop_max}")
+        require(
+            self.frame_skip >= 1, "env.atari.frame_skip", f"must be >= 1, got {self.frame_skip}"
+        )
+        require(
+            self.screen_size >= 8,
+            "env.atari.screen_size",
+            f"must be >= 8 pixels, got {self.screen_size}",
+        )
+        require(
+            self.frame_stack >= 1,
+            "env.atari.frame_stack",
+            f"must be >= 1, got {self.frame_stack}",
+        )
+        require(
+            0.0 <= self.repeat_action_probability < 1.0,
+            "env.atari.repeat_action_probability",
+            f"must be in [0, 1), got {self.repeat_action_probability}",
+        )
+
+
+# emulator settings env.atari gives (env.kwargs must not give them too)
+ATARI_EMULATOR_KWARGS = ("frameskip", "repeat_action_probability", "full_action_space")
+
+
+@dataclass
 class EnvConfig:
     """A Gymnasium environment by registered id, or by the class or function that makes
     it (`entry_point`)."""
@@ -79,9 +124,13 @@ class EnvConfig:
     vectorization_mode: str = "sync"
     max_episode_steps: int | None = None  # null keeps the registered time limit
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
+    # an ALE game's preprocessing (env=atari); null: the env as Gymnasium makes it
+    atari: AtariConfig | None = None
 
     def __post_init__(self) -> None:
         require(self.num_envs >= 1, "env.num_envs", "must be >= 1")
+        if self.atari is not None:
+            self._check_atari()
         if self.entry_point is not None:
             self._check_entry_point(self.entry_point)
         require(
@@ -98,6 +147,20 @@ class EnvConfig:
             self.max_episode_steps is None or self.max_episode_steps >= 1,
             "env.max_episode_steps",
             "must be >= 1 or null",
+        )
+
+    def _check_atari(self) -> None:
+        require(
+            self.entry_point is None,
+            "env.entry_point",
+            "env=atari makes ALE games by id (env.id=ALE/Breakout-v5), not by entry point",
+        )
+        given = [key for key in ATARI_EMULATOR_KWARGS if key in self.kwargs]
+        require(
+            not given,
+            f"env.kwargs.{given[0] if given else ''}",
+            "env=atari sets it: frame skipping is env.atari.frame_skip, sticky actions "
+            "env.atari.repeat_action_probability, the action set env.atari.full_action_space",
         )
 
     def _check_entry_point(self, entry_point: str) -> None:
@@ -143,18 +206,24 @@ class MLPConfig:
 def cnn_for_vector_algorithm(algo: str) -> str:
     """The refusal of network=cnn for an algorithm that reads vector observations."""
     return (
-        f"network=cnn: algo={algo} reads vector observations (network=mlp); algo=dqn reads images"
+        f"network=cnn: algo={algo} reads vector observations (network=mlp); "
+        "algo=dqn, ppo and a2c read images"
     )
 
 
 @dataclass
 class CNNConfig:
-    """A convolutional Q-network for image observations (algo=dqn; seed 004's layout)."""
+    """A convolutional network for image observations: convolutions, fully connected
+    layers, then the head (seed 004's layout by default; network=nature_cnn is the
+    DQN paper's)."""
 
     name: str = "cnn"
     channels: list[int] = field(default_factory=lambda: [16, 32, 32])  # one conv layer each
-    kernel_size: int = 5
-    stride: int = 2
+    kernel_size: int = 5  # every layer's, unless kernel_sizes gives one per layer
+    stride: int = 2  # every layer's, unless strides gives one per layer
+    kernel_sizes: list[int] | None = None  # per layer, as many as channels
+    strides: list[int] | None = None  # per layer, as many as channels
+    hidden_sizes: list[int] = field(default_factory=list)  # fully connected, before the head
     batch_norm: bool = True  # BatchNorm after each convolution
     activation: Activation = Activation.relu
 
@@ -166,12 +235,35 @@ class CNNConfig:
         )
         require(self.kernel_size >= 1, "network.kernel_size", "must be >= 1")
         require(self.stride >= 1, "network.stride", "must be >= 1")
+        for key in ("kernel_sizes", "strides"):
+            per_layer = getattr(self, key)
+            require(
+                per_layer is None or (len(per_layer) == len(self.channels) and min(per_layer) >= 1),
+                f"network.{key}",
+                f"needs one size >= 1 per layer of network.channels ({len(self.channels)}), "
+                f"got {per_layer if per_layer is None else list(per_layer)}",
+            )
+        require(
+            all(size > 0 for size in self.hidden_sizes),
+            "network.hidden_sizes",
+            f"sizes must be > 0, got {list(self.hidden_sizes)}",
+        )
+
+    def layers(self) -> list[tuple[int, int, int]]:
+        """(channels, kernel size, stride) of each convolution."""
+        kernels = self.kernel_sizes or [self.kernel_size] * len(self.channels)
+        strides = self.strides or [self.stride] * len(self.channels)
+        return list(zip(self.channels, kernels, strides, strict=True))
 
     def output_size(self, size: int) -> int:
         """An image side's length after the convolutions (no padding)."""
-        for _ in self.channels:
-            size = (size - self.kernel_size) // self.stride + 1
+        for _, kernel, stride in self.layers():
+            size = (size - kernel) // stride + 1
         return size
+
+    def described(self) -> str:
+        """The convolutions, as an error message names them: "8x8/4, 4x4/2, 3x3/1"."""
+        return ", ".join(f"{kernel}x{kernel}/{stride}" for _, kernel, stride in self.layers())
 
 
 @dataclass
@@ -346,5 +438,10 @@ class RunConfig:
 
 # Options of the network and buffer groups, by their `name` field. Every env option
 # shares EnvConfig (env names are free labels); algorithms are in rl_runner/registry.py.
-NETWORK_SCHEMAS: dict[str, type] = {"mlp": MLPConfig, "ddpg_paper": MLPConfig, "cnn": CNNConfig}
+NETWORK_SCHEMAS: dict[str, type] = {
+    "mlp": MLPConfig,
+    "ddpg_paper": MLPConfig,
+    "cnn": CNNConfig,
+    "nature_cnn": CNNConfig,
+}
 BUFFER_SCHEMAS: dict[str, type] = {"replay": ReplayConfig}

@@ -28,9 +28,9 @@ def path_label(text: str, keep: str = "") -> str:
 
 
 def env_label(name: str, env_id: str) -> str:
-    """The env part of a run directory name: the option's name, or for the generic
-    `env=gym` option the environment id."""
-    return path_label(env_id if name == "gym" else name)
+    """The env part of a run directory name: the option's name, or for the options
+    that take any id (`env=gym`, `env=atari`) the environment id."""
+    return path_label(env_id if name in ("gym", "atari") else name)
 
 
 def gym_env_id(entry_point: str | None, default: str) -> str:

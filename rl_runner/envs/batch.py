@@ -16,15 +16,23 @@ from typing import Any, NamedTuple, Protocol
 import gymnasium as gym
 import numpy as np
 
+from rl_runner.envs.atari import GAME_OVER_KEY, SCORE_KEY
 from rl_runner.envs.factory import EnvFactory
-from rl_runner.envs.snapshot import env_state, restore_env_state, skipped_state
+from rl_runner.envs.snapshot import (
+    env_state,
+    restore_env_state,
+    seed_space_generators,
+    skipped_state,
+)
 
 
 class BatchStep(NamedTuple):
     """One step of every env. `next_obs` continues the episodes (reset where one ended);
     `final_obs` is what each action led to, the right successor for a stored transition.
     The masks are the legal actions at those observations (`info["action_mask"]`), or
-    None for an env that does not report them."""
+    None for an env that does not report them. `scores` and `game_over` are what the
+    logs report where it differs from what is learnt from (an Atari game's raw reward,
+    and its end, where a life lost ends the learning episode): None where it does not."""
 
     next_obs: np.ndarray
     rewards: np.ndarray
@@ -33,6 +41,17 @@ class BatchStep(NamedTuple):
     final_obs: np.ndarray
     next_masks: np.ndarray | None = None
     final_masks: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    game_over: np.ndarray | None = None
+
+    @property
+    def reported_rewards(self) -> np.ndarray:
+        return self.rewards if self.scores is None else self.scores
+
+    @property
+    def reported_ends(self) -> np.ndarray:
+        """Where the episodes the logs count end."""
+        return self.terminated | self.truncated if self.game_over is None else self.game_over
 
 
 def non_finite_output(step: BatchStep) -> str | None:
@@ -56,10 +75,20 @@ def action_masks(infos: list[dict[str, Any]]) -> np.ndarray | None:
     return np.stack([np.asarray(info["action_mask"], dtype=bool) for info in infos])
 
 
+def reported_outcomes(infos: list[dict[str, Any]]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(scores, game over) from the envs' step infos, where the env reports them
+    (`envs/atari.py`), else (None, None)."""
+    if SCORE_KEY not in infos[0]:
+        return None, None
+    scores = np.array([info[SCORE_KEY] for info in infos], dtype=np.float32)
+    return scores, np.array([info[GAME_OVER_KEY] for info in infos], dtype=bool)
+
+
 def seeded_reset(env: gym.Env, seed: int) -> tuple[Any, dict[str, Any]]:
     """An env's first reset: it and its spaces' generators seeded with `seed`."""
     env.action_space.seed(seed)
     env.observation_space.seed(seed)
+    seed_space_generators(env, seed)  # those of inner layers too
     return env.reset(seed=seed)
 
 
@@ -86,6 +115,7 @@ def autoreset_step(env: gym.Env, action: Any) -> EnvStep:
 
 def batch_step(steps: list[EnvStep]) -> BatchStep:
     """Every env's step stacked into arrays."""
+    scores, game_over = reported_outcomes([step.final_info for step in steps])
     return BatchStep(
         next_obs=np.stack([np.asarray(step.next_obs) for step in steps]),
         rewards=np.array([step.reward for step in steps], dtype=np.float32),
@@ -94,6 +124,8 @@ def batch_step(steps: list[EnvStep]) -> BatchStep:
         final_obs=np.stack([np.asarray(step.final_obs) for step in steps]),
         next_masks=action_masks([step.next_info for step in steps]),
         final_masks=action_masks([step.final_info for step in steps]),
+        scores=scores,
+        game_over=game_over,
     )
 
 
@@ -159,6 +191,7 @@ class EnvBatch:
         obs, reward, terminated, truncated, info = env.step(action)
         final_obs = np.asarray(obs)[None]
         final_masks = action_masks([info])
+        scores, game_over = reported_outcomes([info])
         next_obs, next_masks = final_obs, final_masks
         if terminated or truncated:
             obs, info = env.reset()
@@ -171,6 +204,8 @@ class EnvBatch:
             final_obs=final_obs,
             next_masks=next_masks,
             final_masks=final_masks,
+            scores=scores,
+            game_over=game_over,
         )
 
     def state_dict(self) -> list[Any]:

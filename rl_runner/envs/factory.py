@@ -11,7 +11,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rl_runner.config.schema import ENTRY_POINT
+from rl_runner.config.schema import ENTRY_POINT, EnvConfig
 from rl_runner.errors import ConfigError
 
 EnvFactory = Callable[[], gym.Env]
@@ -114,6 +114,10 @@ def make_env(
     key, name = ("env.entry_point", entry_point) if entry_point else ("env.id", env_id)
     if entry_point is not None:
         register_entry_point(env_id, entry_point, max_episode_steps)
+    if env_id.startswith("ALE/"):
+        from rl_runner.envs.atari import register_ale
+
+        register_ale()
     _route_mujoco_warnings(env_id)
     try:
         return gym.make(
@@ -149,3 +153,23 @@ def env_factory(
     """A zero-argument callable that makes a fresh copy of the environment (in a worker
     process too: the entry point travels with it)."""
     return partial(make_env, env_id, dict(kwargs), max_episode_steps, entry_point)
+
+
+def configured_env_factory(
+    config: EnvConfig, training: bool = False, render_mode: str | None = None
+) -> EnvFactory:
+    """The env `config` describes, as a training env (`training`: an Atari game's
+    episodes end at a life lost, and its rewards are clipped) or as one that plays whole
+    episodes for their score (evaluation, videos, rl-render, rl-export)."""
+    kwargs = (
+        dict(config.kwargs)
+        if render_mode is None
+        else {**config.kwargs, "render_mode": render_mode}
+    )
+    if config.atari is not None:
+        from rl_runner.envs.atari import make_atari
+
+        return partial(
+            make_atari, config.id, config.atari, kwargs, config.max_episode_steps, training
+        )
+    return partial(make_env, config.id, kwargs, config.max_episode_steps, config.entry_point)

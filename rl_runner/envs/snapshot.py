@@ -4,13 +4,17 @@ Gymnasium has no state API, so this walks the wrapper chain and records, on ever
 layer, each attribute by what it holds:
 
 - plain data (numbers, strings, None, numpy arrays and scalars, and tuples, lists and
-  dicts of these): copied;
+  dicts of these, of exactly those types): copied;
 - numpy generators, including those of every space the layer holds (the action and
   observation spaces, and any other a custom env samples noise from, with the
   subspaces of Dict and Tuple spaces): their state;
+- deques of these (a frame stack), with their length limit, and enum members (ALE's
+  action set), by their class, which the running env has already imported;
 - MuJoCo's `MjData` (the physics): MuJoCo's own full integration state (time, qpos,
   qvel, act, warm-start, controls, applied forces, ...), through `mj_getState`, and
   the quantities the last step derived from it (body positions, contact forces, ...);
+- the Arcade Learning Environment's emulator (`ALEInterface`): ALE's own state cloning
+  with its random generator (sticky actions) included;
 - things that never change while an env runs (its spec, a MuJoCo model, a renderer,
   spaces' definitions, functions and methods, Gymnasium's records of constructor
   arguments): nothing.
@@ -25,9 +29,12 @@ what it skipped, so that a resume can say it is not the exact continuation.
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
+import sys
 import types
+from collections import deque
 from typing import Any
 
 import gymnasium as gym
@@ -48,6 +55,7 @@ _STATIC_TYPES = {
     ("pygame.time", "Clock"),
 }
 _MJDATA = ("mujoco._structs", "MjData")
+_ALE = ("ale_py._ale_py", "ALEInterface")
 _FUNCTION_TYPES = (
     types.FunctionType,
     types.MethodType,
@@ -87,11 +95,16 @@ def _data(value: Any) -> tuple[str, Any] | None:
         return ("text_scalar", (value.dtype.str, value.item()))
     if isinstance(value, np.generic) and not isinstance(value, np.object_):
         return ("scalar", torch.from_numpy(np.asarray(value).copy()))
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, enum.Enum):
+        return ("enum", (type(value).__module__, type(value).__qualname__, value.name))
+    # exact types: a subclass (a named tuple, an OrderedDict) would come back as its base
+    if type(value) in (tuple, list, deque):
         items = [_data(item) for item in value]
         if all(item is not None for item in items):
+            if isinstance(value, deque):
+                return ("deque", (value.maxlen, items))
             return (type(value).__name__, items)
-    if isinstance(value, dict) and all(type(key) in _PLAIN_TYPES for key in value):
+    if type(value) is dict and all(type(key) in _PLAIN_TYPES for key in value):
         entries = {key: _data(item) for key, item in value.items()}
         if all(entry is not None for entry in entries.values()):
             return ("dict", entries)
@@ -112,9 +125,25 @@ def _restore_data(kind: str, stored: Any) -> Any:
     if kind in ("tuple", "list"):
         items = [_restore_data(*item) for item in stored]
         return tuple(items) if kind == "tuple" else items
+    if kind == "deque":
+        maxlen, items = stored
+        return deque([_restore_data(*item) for item in items], maxlen=maxlen)
+    if kind == "enum":
+        return _enum_member(*stored)
     if kind == "dict":
         return {key: _restore_data(*entry) for key, entry in stored.items()}
     return stored
+
+
+def _enum_member(module: str, qualname: str, name: str) -> enum.Enum:
+    """A member of an enum class that the env's own modules define (so imported by
+    making the env): nothing a checkpoint names is imported."""
+    owner: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        owner = getattr(owner, part, None)
+    if not (isinstance(owner, type) and issubclass(owner, enum.Enum)):
+        raise ValueError(f"env snapshot: {module}.{qualname} is not an enum the env has loaded")
+    return owner[name]
 
 
 def _is_static(name: str, value: Any) -> bool:
@@ -138,6 +167,8 @@ def _capture_value(layer: Any, name: str, value: Any) -> tuple[str, Any] | None:
         return ("generator", value.bit_generator.state)
     if _type_key(value) == _MJDATA:
         return ("mujoco", _mujoco_state(layer.model, value))
+    if _type_key(value) == _ALE:
+        return ("ale", value.cloneState(include_rng=True).serialize())  # bytes
     if _is_static(name, value):
         return None
     raise UnsupportedEnvState(
@@ -197,6 +228,11 @@ def _restore_value(layer: Any, kind: str, stored: Any, current: Any) -> Any:
     if kind == "mujoco":
         _restore_mujoco(layer.model, current, stored)
         return current
+    if kind == "ale":
+        from ale_py import ALEState
+
+        current.restoreState(ALEState(stored))
+        return current
     return _restore_data(kind, stored)
 
 
@@ -211,22 +247,40 @@ def _subspaces(space: gym.Space, path: str) -> list[tuple[str, gym.Space]]:
     return found
 
 
-def _space_generators(layer: Any) -> dict[str, Any]:
-    """The generators of every space the layer holds, those that exist: a space nobody
-    has sampled or seeded (one a wrapper has replaced) has none yet, and asking for
-    `np_random` would create one from fresh OS entropy, different in every process."""
+def _held_spaces(layer: Any) -> dict[str, gym.Space]:
+    """The spaces a layer holds, by attribute name."""
     held = dict(vars(layer))
     for name in ("action_space", "observation_space"):  # a custom env's class attributes
         static = inspect.getattr_static(layer, name, None)  # (a wrapper's are properties)
         if name not in held and isinstance(static, gym.Space):
             held[name] = static
-    spaces = {}
-    for name, value in held.items():
-        if isinstance(value, gym.Space):
-            for path, space in _subspaces(value, name):
-                if space._np_random is not None:
-                    spaces[path] = space._np_random.bit_generator.state
-    return spaces
+    return {name: value for name, value in held.items() if isinstance(value, gym.Space)}
+
+
+def _space_generators(layer: Any) -> dict[str, Any]:
+    """The generators of every space the layer holds, those that exist: a space nobody
+    has sampled or seeded (one a wrapper has replaced) has none yet, and asking for
+    `np_random` would create one from fresh OS entropy, different in every process."""
+    return {
+        path: space._np_random.bit_generator.state
+        for name, value in _held_spaces(layer).items()
+        for path, space in _subspaces(value, name)
+        if space._np_random is not None
+    }
+
+
+def seed_space_generators(env: gym.Env, seed: int) -> None:
+    """Seed, with `seed`, every space of an inner layer that already holds a generator:
+    a wrapper may have made one from OS entropy (Gymnasium's FrameStackObservation
+    does, for the space it stacks), which would differ between a run and the run its
+    resume continues. The env's own two spaces are the caller's to seed."""
+    seeded = {id(env.action_space), id(env.observation_space)}
+    for layer in _layers(env):
+        for space in _held_spaces(layer).values():
+            made = any(part._np_random is not None for _, part in _subspaces(space, ""))
+            if made and id(space) not in seeded:
+                space.seed(seed)
+                seeded.add(id(space))
 
 
 def _space_at(layer: Any, path: str) -> gym.Space:

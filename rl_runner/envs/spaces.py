@@ -20,7 +20,7 @@ def flat_observation_size(settings: Settings, space: gym.Space) -> int:
         raise ConfigError(
             f"network={settings.network.name} needs a flat Box observation space; "
             f"env.id={settings.env.id} has {space}"
-            + (" (images: network=cnn with algo=dqn)" if images else "")
+            + (" (images: network=cnn, with algo=dqn, ppo or a2c)" if images else "")
         )
     return int(space.shape[0])
 
@@ -38,11 +38,17 @@ def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
         )
     if min(network.output_size(size) for size in shape[-2:]) < 1:
         raise ConfigError(
-            f"network.channels / kernel_size / stride: {len(network.channels)} convolutions of "
-            f"{network.kernel_size}x{network.kernel_size} with stride {network.stride} leave "
-            f"nothing of env.id={settings.env.id}'s {shape[-2]}x{shape[-1]} images"
+            f"network.channels / kernel sizes / strides: convolutions of {network.described()} "
+            f"(kernel/stride) leave nothing of env.id={settings.env.id}'s "
+            f"{shape[-2]}x{shape[-1]} images"
         )
     return tuple(int(size) for size in shape)
+
+
+def frame_stacks(settings: Settings) -> bool:
+    """Whether a convolutional network's images are env=atari's frame stacks, whose
+    frames a replay memory stores once each (buffers/replay.py's FrameStackReplay)."""
+    return settings.env.atari is not None and isinstance(settings.network, CNNConfig)
 
 
 def observation_mismatch(space: gym.Space, obs: Any) -> str | None:

@@ -155,7 +155,7 @@ def description_path(output: Path) -> Path:
 def open_source(run_dir: Path, choice: str) -> Source:
     from rl_runner.build import configure_torch
     from rl_runner.config.resume import load_saved_config
-    from rl_runner.envs.factory import make_env
+    from rl_runner.envs.factory import configured_env_factory
 
     if not run_dir.exists():
         raise ConfigError(f"{run_dir} does not exist")
@@ -167,10 +167,7 @@ def open_source(run_dir: Path, choice: str) -> Source:
     checkpoint, state = load_chosen(run_dir, choice)
     check_owner(run_dir, settings, checkpoint)
     configure_torch(1)
-    env_config = settings.env
-    env = make_env(
-        env_config.id, env_config.kwargs, env_config.max_episode_steps, env_config.entry_point
-    )
+    env = configured_env_factory(settings.env)()
     try:
         agent = restored_agent(settings, state, checkpoint, env)
     except BaseException:

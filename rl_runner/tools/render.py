@@ -32,7 +32,7 @@ from rl_runner.rundir import (
 )
 from rl_runner.tools.cli import OneLineParser, Stopped, stop_on_signals, tool_description
 from rl_runner.tools.restore import check_owner, load_chosen, restored_agent
-from rl_runner.video import gif_bytes, render_failure
+from rl_runner.video import RENDER_MODE, gif_bytes, render_failure
 
 if TYPE_CHECKING:
     from rl_runner.config.settings import Settings
@@ -50,16 +50,12 @@ class Player:
     def __init__(self, settings: Settings, state: dict[str, Any], checkpoint: Path) -> None:
         # Imported here: `rl-render --help` and its argument errors need none of this.
         from rl_runner.build import configure_torch
-        from rl_runner.envs.factory import make_env, render_headless
+        from rl_runner.envs.factory import configured_env_factory, render_headless
         from rl_runner.evaluator import episode_step_cap
 
         configure_torch(1)
         render_headless()
-        env_config = settings.env
-        kwargs = {**env_config.kwargs, "render_mode": "rgb_array"}
-        self.env = make_env(
-            env_config.id, kwargs, env_config.max_episode_steps, env_config.entry_point
-        )
+        self.env = configured_env_factory(settings.env, render_mode=RENDER_MODE)()
         self.max_episode_steps = episode_step_cap(self.env, settings.run.eval.max_episode_steps)
         self.seed = settings.eval_seed
         self.agent = restored_agent(settings, state, checkpoint, self.env)
