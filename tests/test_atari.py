@@ -4,6 +4,7 @@ report them, the Nature CNN, and exact resume of the emulator."""
 from __future__ import annotations
 
 import io
+import json
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 from conftest import ok, read_jsonl, rl_run
 from PIL import Image
+from test_export import rl_export
 from test_render import played, rl_render
 from test_resume import assert_same_run
 
@@ -105,6 +107,17 @@ def test_atari_settings_are_checked_up_front(tmp_path: Path):
     assert result.returncode == 2 and "env.atari.frame_stack: must be >= 1" in result.stderr
     result = rl_run("env=atari", "env.id=CartPole-v1", cwd=tmp_path)
     assert result.returncode == 2 and "env.id: CartPole-v1 is not an Atari game" in result.stderr
+    refusals = {
+        ("env=cartpole", "env.atari.frame_skip=2"): "env.atari.frame_skip: its section is null",
+        ("env=atari", "env.atari=null"): "env.atari: env=atari needs its preprocessing",
+        ("env=gym", "env.id=ALE/Pong-v5", "network=nature_cnn"): "gives the raw screen",
+        ("env=gym", "env.id=ALE/Pong-v5"): "env=atari preprocesses it",
+        ("algo=reinforce", "env=atari"): "algo=reinforce reads vector observations only",
+    }
+    for args, mentions in refusals.items():
+        result = rl_run(*args, cwd=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and mentions in lines[0], result.stderr
     assert not (tmp_path / "outputs").exists()
 
 
@@ -241,3 +254,12 @@ def test_rl_render_films_the_real_screen_of_a_whole_game(tmp_path: Path):
         assert len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 8
     [evaluation] = read_jsonl(run_dir / "evaluations.jsonl")
     assert total == evaluation["returns"][0]  # the evaluation's own game, seed and score
+
+
+def test_an_exported_atari_policy_names_its_preprocessing(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    ok(rl_run(*SHORT, "trainer.total_steps=400", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    ok(rl_export(str(run_dir), cwd=tmp_path))
+    description = json.loads((run_dir / "export" / "policy.onnx.json").read_text())
+    assert description["env"]["atari_preprocessing"]["frame_stack"] == 4
+    assert description["input"]["shape"] == [4, 84, 84]

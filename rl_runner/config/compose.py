@@ -68,7 +68,21 @@ def hydra_quote(text: str) -> str:
 def compose_config(overrides: list[str]) -> DictConfig:
     """The config `@hydra.main` would compose for these overrides, `hydra` node included."""
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+        try:
+            return compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+        except AssertionError as error:  # OmegaConf, setting a key inside a null section
+            raise ConfigError(_inside_null_section(overrides)) from error
+
+
+def _inside_null_section(overrides: list[str]) -> str:
+    """Which override set a key inside a section this config leaves null (env.atari
+    for an env other than env=atari)."""
+    nested = [text.split("=")[0].lstrip("+~") for text in overrides if "atari." in text]
+    key = nested[0] if nested else "a setting"
+    return (
+        f"{key}: its section is null in this config (env.atari.* is for env=atari); "
+        "leave the setting out, or choose the option that has it"
+    )
 
 
 def compose_settings(overrides: list[str]) -> Settings:

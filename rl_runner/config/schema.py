@@ -129,6 +129,11 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         require(self.num_envs >= 1, "env.num_envs", "must be >= 1")
+        require(
+            self.name != "atari" or self.atari is not None,
+            "env.atari",
+            "env=atari needs its preprocessing settings (env=gym makes a game without them)",
+        )
         if self.atari is not None:
             self._check_atari()
         if self.entry_point is not None:
@@ -203,11 +208,12 @@ class MLPConfig:
         )
 
 
-def cnn_for_vector_algorithm(algo: str) -> str:
-    """The refusal of network=cnn for an algorithm that reads vector observations."""
+def cnn_for_vector_algorithm(algo: str, network: str = "cnn") -> str:
+    """The refusal of a convolutional network for an algorithm that reads vector
+    observations."""
     return (
-        f"network=cnn: algo={algo} reads vector observations (network=mlp); "
-        "algo=dqn, ppo and a2c read images"
+        f"network={network}: algo={algo} reads vector observations only (network=mlp), "
+        "not images; algo=dqn, ppo and a2c read images"
     )
 
 

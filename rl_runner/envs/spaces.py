@@ -20,9 +20,22 @@ def flat_observation_size(settings: Settings, space: gym.Space) -> int:
         raise ConfigError(
             f"network={settings.network.name} needs a flat Box observation space; "
             f"env.id={settings.env.id} has {space}"
-            + (" (images: network=cnn, with algo=dqn, ppo or a2c)" if images else "")
+            + (f" ({_image_hint(settings)})" if images else "")
         )
     return int(space.shape[0])
+
+
+def _image_hint(settings: Settings) -> str:
+    if raw_atari_screens(settings):
+        return "an Atari game's raw screen: env=atari preprocesses it for network=nature_cnn"
+    return "images: network=cnn, with algo=dqn, ppo or a2c"
+
+
+def raw_atari_screens(settings: Settings) -> bool:
+    """An ALE game made without env=atari's preprocessing: (210, 160, 3) screens."""
+    return settings.env.atari is None and (
+        settings.env.id.startswith("ALE/") or "NoFrameskip" in settings.env.id
+    )
 
 
 def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
@@ -31,6 +44,12 @@ def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
     network = settings.network
     assert isinstance(network, CNNConfig)
     shape = space.shape if isinstance(space, gym.spaces.Box) else None
+    if raw_atari_screens(settings):
+        raise ConfigError(
+            f"network={network.name}: env.id={settings.env.id} gives the raw screen, "
+            f"{space.shape} with its channels last; env=atari env.id={settings.env.id} "
+            "gives the preprocessed 84x84 frame stacks a CNN reads"
+        )
     if shape is None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[0] != 2):
         raise ConfigError(
             f"network=cnn needs image observations, (channels, height, width) or frame pairs "
@@ -98,7 +117,7 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
     elif entry.image_input:
         image_shape(settings, observation_space)
     else:
-        raise ConfigError(cnn_for_vector_algorithm(name))
+        raise ConfigError(cnn_for_vector_algorithm(name, settings.network.name))
 
 
 def check_continuous_actions(

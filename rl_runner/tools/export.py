@@ -35,7 +35,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -451,6 +451,16 @@ def replay_line(replayed: float, recorded: Recorded, step: int | None) -> str:
     return f"{text}; evaluations.jsonl recorded {recorded.value:.2f} at step {step} ({same})"
 
 
+def env_description(settings: Settings) -> dict[str, Any]:
+    """The env the input comes from: its id and keyword arguments, and for env=atari the
+    preprocessing its observations went through (rl_runner/envs/atari.py)."""
+    env = settings.env
+    described: dict[str, Any] = {"id": env.id, "kwargs": dict(env.kwargs)}
+    if env.atari is not None:
+        described["atari_preprocessing"] = asdict(env.atari)
+    return described
+
+
 def describe(
     source: Source,
     file_format: str,
@@ -464,7 +474,7 @@ def describe(
         "format": file_format,
         **written.details,
         "algorithm": settings.algo.name,
-        "env": {"id": settings.env.id, "kwargs": dict(settings.env.kwargs)},
+        "env": env_description(settings),
         "checkpoint": str(source.checkpoint.resolve()),
         "step": source.step,
         "input": {"name": INPUT_NAME, **space_description(env.observation_space)},
