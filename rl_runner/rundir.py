@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_runner.errors import ConfigError, RunLocked, StorageError
+from rl_runner.stopping import stop_signals_deferred
 
 HYDRA_DIR = ".hydra"
 SAVED_CONFIG = Path(HYDRA_DIR) / "config.yaml"
@@ -265,7 +266,8 @@ class RunLock:
     """An exclusive `flock` on `<run dir>/.rl-run.lock`, holding the owner's pid.
 
     The kernel drops the lock when its process dies, however it dies, so a stale lock
-    of a killed run is taken over without any guessing from pids.
+    of a killed run is taken over without any guessing from pids. Each lock held is
+    also known to `release_stray_claims`.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -273,6 +275,14 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
+        # A stop signal waits until the lock is held and known: one landing between the
+        # file's creation and its registration would leave the file behind.
+        with stop_signals_deferred():
+            self._acquire()
+            _held_locks.add(self)
+        return self
+
+    def _acquire(self) -> None:
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -292,7 +302,6 @@ class RunLock:
         except OSError as error:  # a full disk: give the directory back as it was
             self.release()
             raise StorageError(f"cannot write {self.path}: {io_reason(error)}") from error
-        return self
 
     def _lock_or_raise(self, fd: int) -> None:
         try:
@@ -326,6 +335,21 @@ class RunLock:
         self.path.unlink(missing_ok=True)  # while still locked: no one can adopt a dead file
         os.close(self._fd)
         self._fd = None
+        _held_locks.discard(self)
+
+
+_held_locks: set[RunLock] = set()
+_held_claims: list[ClaimedDir] = []
+
+
+def release_stray_claims() -> None:
+    """Undo the claims and release the locks this process still holds when it ends:
+    a stop signal that lands after a claim is made but before the launch holding it
+    is returned leaves them to no one else."""
+    for claim in list(_held_claims):
+        claim.release(abandon=True)
+    for lock in list(_held_locks):
+        lock.release()
 
 
 # -- claiming a directory for a new run ------------------------------------------------------
@@ -337,6 +361,9 @@ class ClaimedDir:
     lock: RunLock
     created: list[Path] = field(default_factory=list)  # directories made here, outermost first
     existing: set[str] = field(default_factory=set)  # entries present before the claim
+
+    def __post_init__(self) -> None:
+        _held_claims.append(self)
 
     def release(self, abandon: bool) -> None:
         """Unlock. With `abandon` (the start failed), also remove what this process added
@@ -352,6 +379,7 @@ class ClaimedDir:
                 else:
                     entry.unlink(missing_ok=True)
         self.lock.release()
+        _held_claims[:] = [claim for claim in _held_claims if claim is not self]
         if abandoned:
             for directory in reversed(self.created):
                 try:

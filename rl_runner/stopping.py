@@ -22,13 +22,15 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Nothing heavier than the standard library at the top: `rl-run` imports this first of
 # all, so that a Ctrl-C while the rest loads is already its own (see entry.py).
 
 SWEEP_STOP_SIGNAL = signal.SIGUSR1
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL)
 _POLL_SECONDS = 0.2
 
 _pending: int | None = None
@@ -71,12 +73,12 @@ def _remember(signum: int, _frame: object) -> None:
 def remember_stop_signals() -> None:
     """While modules load: a stop signal is only remembered (an exception raised inside
     a library's import can leave it half set up)."""
-    for stop_signal in (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL):
+    for stop_signal in _STOP_SIGNALS:
         signal.signal(stop_signal, _remember)
 
 
 def install_startup_handlers() -> None:
-    for stop_signal in (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL):
+    for stop_signal in _STOP_SIGNALS:
         signal.signal(stop_signal, _remember_and_stop)
 
 
@@ -84,8 +86,19 @@ def ignore_stop_signals() -> None:
     """The process is ending: a further Ctrl-C must not cut its clean-up short (the
     release of a claimed run directory) with a traceback."""
     if threading.current_thread() is threading.main_thread():
-        for stop_signal in (signal.SIGINT, signal.SIGTERM, SWEEP_STOP_SIGNAL):
+        for stop_signal in _STOP_SIGNALS:
             signal.signal(stop_signal, signal.SIG_IGN)
+
+
+@contextmanager
+def stop_signals_deferred() -> Iterator[None]:
+    """Hold stop signals back for a few statements that must not be cut in two; one
+    that arrives meanwhile is delivered (its handler runs) as the block ends."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def pending_signal() -> int | None:

@@ -76,6 +76,7 @@ from rl_runner.rundir import (
     read_jsonl,
     read_summary,
     read_sweep_index,
+    release_stray_claims,
     resume_command,
     update_sweep_index,
     write_json_atomic,
@@ -576,6 +577,7 @@ def cli() -> None:
             if failed and launch.sweep_dir is not None:  # a sweep's driver stopped early
                 end_sweep(launch.sweep_dir, "interrupted")
             launch.release(failed)
+        release_stray_claims()
 
 
 if __name__ == "__main__":
