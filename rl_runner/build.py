@@ -187,7 +187,7 @@ def _check_table_memory(
 def _replay_bytes(settings: Settings, observation_space: gym.Space) -> int:
     """What the replay memory allocates: images are stored as the env's bytes, other
     observations as float32; an image's successor is the next row's image, and a frame
-    stack's frames are stored once each (agents/dqn.py)."""
+    stack's frames are stored once each (agents/common.py's replay_memory)."""
     capacity = getattr(settings.buffer, "capacity", 0)
     shape = observation_space.shape or (1,)
     obs_bytes = 1 if observation_space.dtype == np.uint8 else 4

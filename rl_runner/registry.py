@@ -48,7 +48,9 @@ class Algorithm:
     # "vector": what its network reads (checked with the network group); "discrete": a
     # table index, so a Discrete observation space
     observations: Literal["vector", "discrete"] = "vector"
-    image_input: bool = False  # its network may be network=cnn, over image observations
+    # its agent keeps BatchNorm's statistics as they are meant to be (acting and targets
+    # in eval mode, target statistics following): network.batch_norm is for it alone
+    batch_norm: bool = False
     # keys of its own that a resume may not change, and why (config/resume.py)
     fixed_on_resume: tuple[tuple[str, str], ...] = ()
     on_policy: bool = False  # learns from rollouts of its current policy (PPO, A2C)
@@ -95,7 +97,17 @@ def _on_policy(schema: type, agent_module: str) -> Algorithm:
         fixed_on_resume=_ON_POLICY_FIXED,
         on_policy=True,
         check=check_rollout,
-        image_input=True,
+    )
+
+
+def _actor_critic(schema: type, agent_module: str) -> Algorithm:
+    """DDPG, TD3 and SAC: continuous actions, a replay memory, an actor and a critic."""
+    return Algorithm(
+        schema,
+        agent_module,
+        "box",
+        ("network", "buffer"),
+        _ACTOR_CRITIC_RATES,
     )
 
 
@@ -106,19 +118,17 @@ ALGORITHMS: dict[str, Algorithm] = {
         "discrete",
         ("network", "buffer"),
         ("algo.lr",),
-        image_input=True,
+        batch_norm=True,
     ),
-    "ddpg": Algorithm(
-        DDPGConfig, "rl_runner.agents.ddpg", "box", ("network", "buffer"), _ACTOR_CRITIC_RATES
-    ),
-    "td3": Algorithm(
-        TD3Config, "rl_runner.agents.td3", "box", ("network", "buffer"), _ACTOR_CRITIC_RATES
-    ),
-    "sac": Algorithm(
-        SACConfig, "rl_runner.agents.sac", "box", ("network", "buffer"), _ACTOR_CRITIC_RATES
-    ),
+    "ddpg": _actor_critic(DDPGConfig, "rl_runner.agents.ddpg"),
+    "td3": _actor_critic(TD3Config, "rl_runner.agents.td3"),
+    "sac": _actor_critic(SACConfig, "rl_runner.agents.sac"),
     "reinforce": Algorithm(
-        ReinforceConfig, "rl_runner.agents.reinforce", "discrete", ("network",), ("algo.lr",)
+        ReinforceConfig,
+        "rl_runner.agents.reinforce",
+        "discrete",
+        ("network",),
+        ("algo.lr",),
     ),
     "ppo": _on_policy(PPOConfig, "rl_runner.agents.ppo"),
     "a2c": _on_policy(A2CConfig, "rl_runner.agents.a2c"),

@@ -1,6 +1,6 @@
-"""Environments that exist to be refused: `rl-run env=gym env.id=fake_envs:<id>`
-(the tests put this directory on PYTHONPATH; Gymnasium imports the module named
-before the colon, which registers them)."""
+"""Environments that exist to be refused, or to be learnt in seconds:
+`rl-run env=gym env.id=fake_envs:<id>` (the tests put this directory on PYTHONPATH;
+Gymnasium imports the module named before the colon, which registers them)."""
 
 from __future__ import annotations
 
@@ -219,3 +219,50 @@ class BlankRender(_Walk):
 
 
 gym.register("BlankRender-v0", entry_point=BlankRender, max_episode_steps=20)
+
+
+class DotImage(gym.Env):
+    """A contextual bandit seen in pixels: a bright 2x2 dot at a random place on a dark
+    (1, 12, 12) uint8 image. Continuous: the action in [-1, 1]^2 should name the dot's
+    place (reward minus the L1 distance: about -1.3 at random, 0 when exact). Discrete:
+    the action should name the half the dot is in (reward 1, else 0; 0.5 at random).
+    Every episode is one step, so what is learnt is to read the image."""
+
+    observation_space = gym.spaces.Box(0, 255, (1, 12, 12), np.uint8)
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(self, discrete: bool = False, render_mode: str | None = None) -> None:
+        self.discrete = discrete
+        self.render_mode = render_mode
+        self.action_space = (
+            gym.spaces.Discrete(2) if discrete else gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        )
+        self.corner = np.zeros(2, dtype=np.int64)
+
+    def reset(self, *, seed: int | None = None, options: Any = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.corner = self.np_random.integers(0, 11, size=2)
+        return self._image(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.discrete:
+            reward = float(int(action) == int(self.corner[1] >= 5))
+        else:
+            place = self.corner / 10.0 * 2.0 - 1.0
+            reward = -float(np.abs(np.asarray(action, dtype=np.float64) - place).sum())
+        return self._image(), reward, True, False, {}
+
+    def _image(self) -> np.ndarray:
+        image = np.zeros((1, 12, 12), dtype=np.uint8)
+        row, column = self.corner
+        image[0, row : row + 2, column : column + 2] = 255
+        return image
+
+    def render(self) -> np.ndarray:
+        return np.repeat(self._image()[0][:, :, None], 3, axis=2)
+
+
+gym.register("DotImage-v0", entry_point=DotImage, max_episode_steps=1)
+gym.register(
+    "DotImageDiscrete-v0", entry_point=DotImage, kwargs={"discrete": True}, max_episode_steps=1
+)

@@ -112,7 +112,7 @@ def test_atari_settings_are_checked_up_front(tmp_path: Path):
         ("env=atari", "env.atari=null"): "env.atari: env=atari needs its preprocessing",
         ("env=gym", "env.id=ALE/Pong-v5", "network=nature_cnn"): "gives the raw screen",
         ("env=gym", "env.id=ALE/Pong-v5"): "env=atari preprocesses it",
-        ("algo=reinforce", "env=atari"): "algo=reinforce reads vector observations only",
+        ("algo=td3", "env=atari"): "algo=td3 needs a continuous (Box) action space",
     }
     for args, mentions in refusals.items():
         result = rl_run(*args, cwd=tmp_path)

@@ -467,15 +467,16 @@ CASES: dict[str, Case] = {
     "epsilon rising": Case(
         ["algo.epsilon.start=0.1", "algo.epsilon.end=0.9"], "algo.epsilon.end: must not exceed"
     ),
-    "cnn for a vector algorithm": Case(
-        ["algo=td3", "env=pendulum", "network=cnn"], "network=cnn: algo=td3 reads vector"
+    "batch norm where the agent does not keep its statistics": Case(
+        ["algo=ppo", "env=cartpole_pixels", "network=cnn", "algo.normalize_observations=false"],
+        "network.batch_norm: algo=ppo acts and learns",
     ),
     "cnn with PPO's observation normalisation": Case(
         ["algo=ppo", "env=cartpole_pixels", "network=cnn"],
         "algo.normalize_observations: network=cnn reads images",
     ),
     "cnn on vector observations": Case(["network=cnn"], "network=cnn needs image observations"),
-    "mlp on images": Case(["env=cartpole_pixels"], "images: network=cnn, with algo=dqn"),
+    "mlp on images": Case(["env=cartpole_pixels"], "(images: network=cnn)"),
 }
 
 

@@ -8,12 +8,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
 from rl_runner.agents.base import Metrics
+from rl_runner.buffers.replay import FrameStackReplay, ReplayBuffer
 from rl_runner.config.algorithms import EpsilonConfig, EpsilonSchedule, ScheduleUnit
-from rl_runner.config.schema import MLPConfig
+from rl_runner.config.schema import CNNConfig, MLPConfig, ReplayConfig
+from rl_runner.config.settings import Settings
+from rl_runner.envs.spaces import frame_stacks
 from rl_runner.errors import ConfigError
 from rl_runner.hardware import cpu_flags
 from rl_runner.networks.flat import FlatParameters
@@ -80,6 +84,32 @@ def check_no_action_join(network: MLPConfig) -> None:
     """A network over observations alone has no layer for an action to join."""
     if network.critic_action_layer != 0:
         raise ConfigError("network.critic_action_layer: applies to actor-critic algorithms only")
+
+
+def replay_memory(
+    settings: Settings,
+    num_envs: int,
+    obs_shape: tuple[int, ...],
+    obs_dtype: npt.DTypeLike,
+    action_shape: tuple[int, ...],
+    action_dtype: npt.DTypeLike,
+    device: torch.device,
+) -> ReplayBuffer:
+    """The replay memory of a run. An image's successor is the next step's image:
+    stored once, and where images are frame stacks (env=atari), each frame once."""
+    buffer: ReplayConfig = settings.buffer
+    layout = (obs_shape, obs_dtype, action_shape, action_dtype)
+    if frame_stacks(settings):
+        return FrameStackReplay(buffer.capacity, *layout, settings.run.seed, device, num_envs)
+    images = isinstance(settings.network, CNNConfig)
+    return ReplayBuffer(
+        buffer.capacity,
+        *layout,
+        settings.run.seed,
+        device,
+        share_next_obs=images,
+        num_envs=num_envs,
+    )
 
 
 def finished_episodes(terminated: np.ndarray, truncated: np.ndarray) -> int:

@@ -13,7 +13,6 @@ for every env step:
 from __future__ import annotations
 
 import copy
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,13 +32,14 @@ from rl_runner.agents.common import (
     mean_metrics,
     optimise,
     reapply_hyperparameters,
+    replay_memory,
 )
-from rl_runner.buffers.replay import FrameStackReplay, ReplayBuffer
+from rl_runner.buffers.replay import ReplayBuffer
 from rl_runner.config.algorithms import DQNConfig, ScheduleUnit, TDLoss
-from rl_runner.config.schema import CNNConfig, ReplayConfig
+from rl_runner.config.schema import CNNConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import VectorEnv
-from rl_runner.envs.spaces import flat_observation_size, frame_stacks, image_shape
+from rl_runner.envs.spaces import flat_observation_size, image_shape
 from rl_runner.networks.cnn import ConvNetwork, copy_buffers
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.mlp import NumpyMLP, mlp
@@ -254,31 +254,14 @@ def q_network_and_observations(
 
 
 def build(settings: Settings, envs: VectorEnv, device: torch.device) -> DQN:
-    buffer: ReplayConfig = settings.buffer
     num_actions = int(envs.single_action_space.n)  # type: ignore[attr-defined]
     q_network, obs_shape, obs_dtype = q_network_and_observations(settings, envs, num_actions)
-    # an image's successor is the next step's image: stored once, and where images are
-    # frame stacks (env=atari), each frame once
-    memory = (
-        FrameStackReplay
-        if frame_stacks(settings)
-        else partial(ReplayBuffer, share_next_obs=isinstance(settings.network, CNNConfig))
-    )
-    replay = memory(
-        capacity=buffer.capacity,
-        obs_shape=obs_shape,
-        obs_dtype=obs_dtype,
-        action_shape=(),
-        action_dtype=np.int64,
-        seed=settings.run.seed,
-        device=device,
-        num_envs=envs.num_envs,
-    )
+    replay = replay_memory(settings, envs.num_envs, obs_shape, obs_dtype, (), np.int64, device)
     return DQN(
         settings.algo,
         q_network,
         replay,
-        batch_size=buffer.batch_size,
+        batch_size=settings.buffer.batch_size,
         num_actions=num_actions,
         seed=settings.run.seed,
         device=device,

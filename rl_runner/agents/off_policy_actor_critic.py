@@ -23,14 +23,16 @@ from rl_runner.agents.common import (
     mean_metrics,
     optimise,
     reapply_hyperparameters,
+    replay_memory,
     resolve_matmul_precision,
 )
 from rl_runner.buffers.replay import ReplayBatch, ReplayBuffer
 from rl_runner.config.algorithms import ActorCriticConfig
-from rl_runner.config.schema import MLPConfig, ReplayConfig
+from rl_runner.config.schema import CNNConfig, MLPConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import VectorEnv
-from rl_runner.envs.spaces import flat_observation_size
+from rl_runner.envs.spaces import network_input_shape
+from rl_runner.networks.cnn import ConvEnsemble
 from rl_runner.networks.ensemble import MLPEnsemble, NumpyEnsembleMember
 from rl_runner.networks.flat import FlatParameters
 from rl_runner.networks.policy_graph import (
@@ -62,10 +64,14 @@ class ActionScaler:
         return ((actions - self.centre) / safe_half_range).astype(np.float32)
 
 
+# An MLP ensemble over flat observations, or one over a CNN's features of images.
+ActorCriticNetwork = MLPEnsemble | ConvEnsemble
+
+
 class OnlineTarget:
     """A network and its slowly following target copy, both on flat parameters."""
 
-    def __init__(self, network: MLPEnsemble) -> None:
+    def __init__(self, network: ActorCriticNetwork) -> None:
         self.online = network
         self.target = copy.deepcopy(network).requires_grad_(False)
         self.parameters = FlatParameters(self.online)
@@ -90,8 +96,8 @@ class ActorCriticAgent:
     def __init__(
         self,
         config: ActorCriticConfig,
-        actor: MLPEnsemble,
-        critic: MLPEnsemble,
+        actor: ActorCriticNetwork,
+        critic: ActorCriticNetwork,
         buffer: ReplayBuffer,
         scaler: ActionScaler,
         batch_size: int,
@@ -201,7 +207,8 @@ class ActorCriticAgent:
     # learning ----------------------------------------------------------------
     def observe(self, step: Transition) -> None:
         actions = self.scaler.to_policy(step.actions)
-        self.buffer.add(step.obs, actions, step.rewards, step.next_obs, step.terminated)
+        ended = step.terminated | step.truncated  # where an image memory stores next_obs
+        self.buffer.add(step.obs, actions, step.rewards, step.next_obs, step.terminated, ended)
         self.schedule.observed(len(step.obs))
 
     def update(self) -> Metrics:
@@ -301,37 +308,37 @@ def build_parts(
     device: torch.device,
     actor_outputs_per_dimension: int,
     critics: int,
-) -> tuple[MLPEnsemble, MLPEnsemble, ReplayBuffer, ActionScaler]:
+) -> tuple[ActorCriticNetwork, ActorCriticNetwork, ReplayBuffer, ActionScaler]:
     """The actor, the critic ensemble, the replay memory and the action scaler of a run."""
-    network: MLPConfig = settings.network
-    buffer: ReplayConfig = settings.buffer
-    obs_size = flat_observation_size(settings, envs.single_observation_space)
+    network: MLPConfig | CNNConfig = settings.network
+    observation_space = envs.single_observation_space
+    obs_shape = network_input_shape(settings, observation_space)
     space = envs.single_action_space
     assert isinstance(space, gym.spaces.Box)  # checked before the run was claimed
     scaler = ActionScaler(space)
-    activation = network.activation.value
-    actor = MLPEnsemble(
-        obs_size,
-        network.hidden_sizes,
-        actor_outputs_per_dimension * scaler.dimensions,
-        activation,
-    )
-    critic = MLPEnsemble(
-        obs_size,
-        network.hidden_sizes,
-        1,
-        activation,
-        members=critics,
-        join_features=scaler.dimensions,
-        join_layer=network.critic_action_layer,
-    )
-    replay = ReplayBuffer(
-        capacity=buffer.capacity,
-        obs_shape=(obs_size,),
-        obs_dtype=np.float32,
-        action_shape=(scaler.dimensions,),
-        action_dtype=np.float32,
-        seed=settings.run.seed,
-        device=device,
+    actor_outputs = actor_outputs_per_dimension * scaler.dimensions
+    actor: ActorCriticNetwork
+    critic: ActorCriticNetwork
+    if isinstance(network, CNNConfig):  # each network convolves the images itself
+        actor = ConvEnsemble(obs_shape, network, actor_outputs)
+        critic = ConvEnsemble(
+            obs_shape, network, 1, members=critics, join_features=scaler.dimensions
+        )
+    else:
+        activation = network.activation.value
+        actor = MLPEnsemble(obs_shape[0], network.hidden_sizes, actor_outputs, activation)
+        critic = MLPEnsemble(
+            obs_shape[0],
+            network.hidden_sizes,
+            1,
+            activation,
+            members=critics,
+            join_features=scaler.dimensions,
+            join_layer=network.critic_action_layer,
+        )
+    # images as the env's pixels (the networks scale them), vectors as float32
+    obs_dtype = np.dtype(observation_space.dtype if isinstance(network, CNNConfig) else np.float32)
+    replay = replay_memory(
+        settings, envs.num_envs, obs_shape, obs_dtype, (scaler.dimensions,), np.float32, device
     )
     return actor, critic, replay, scaler

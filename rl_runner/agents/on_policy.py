@@ -38,10 +38,10 @@ from rl_runner.config.algorithms import AnnealSchedule, OnPolicyConfig
 from rl_runner.config.schema import CNNConfig, MLPConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import VectorEnv
-from rl_runner.envs.spaces import flat_observation_size, image_shape
-from rl_runner.networks.cnn import ConvNetwork
+from rl_runner.envs.spaces import network_input_shape
+from rl_runner.networks.cnn import ConvNetwork, body
 from rl_runner.networks.flat import FlatParameters
-from rl_runner.networks.mlp import NumpyMLP, mlp
+from rl_runner.networks.mlp import NumpyMLP
 from rl_runner.networks.policy_graph import (
     ClippedToBounds,
     FirstColumns,
@@ -68,13 +68,6 @@ def orthogonal_init(network: nn.Module, head_gains: list[tuple[slice, float]]) -
         for layer in layers:
             assert layer.bias is not None  # every layer here is made with one
             layer.bias.zero_()
-
-
-def body(obs_shape: tuple[int, ...], network: MLPConfig | CNNConfig, outputs: int) -> nn.Module:
-    """An MLP over flat observations, or a convolutional network over images."""
-    if isinstance(network, CNNConfig):
-        return ConvNetwork(obs_shape, network, outputs)
-    return mlp(obs_shape[0], network.hidden_sizes, outputs, network.activation.value)
 
 
 class PolicyValue(nn.Module):
@@ -404,12 +397,9 @@ def explained_variance(values: np.ndarray, returns: np.ndarray) -> float:
 
 def build_network(settings: Settings, envs: VectorEnv) -> PolicyValue:
     network: MLPConfig | CNNConfig = settings.network
-    observation_space = envs.single_observation_space
-    if isinstance(network, CNNConfig):
-        obs_shape = image_shape(settings, observation_space)
-    else:
+    if isinstance(network, MLPConfig):
         check_no_action_join(network)
-        obs_shape = (flat_observation_size(settings, observation_space),)
+    obs_shape = network_input_shape(settings, envs.single_observation_space)
     space = envs.single_action_space
     discrete = isinstance(space, gym.spaces.Discrete)
     action_size = int(space.n) if discrete else int(np.prod(space.shape or ()))  # type: ignore[attr-defined]

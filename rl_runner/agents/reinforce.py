@@ -32,12 +32,13 @@ from rl_runner.agents.common import (
     reapply_hyperparameters,
 )
 from rl_runner.config.algorithms import ReinforceConfig
-from rl_runner.config.schema import MLPConfig
+from rl_runner.config.schema import CNNConfig, MLPConfig
 from rl_runner.config.settings import Settings
 from rl_runner.envs.batch import VectorEnv
-from rl_runner.envs.spaces import flat_observation_size
+from rl_runner.envs.spaces import network_input_shape
+from rl_runner.networks.cnn import ConvNetwork, body
 from rl_runner.networks.flat import FlatParameters
-from rl_runner.networks.mlp import NumpyMLP, mlp
+from rl_runner.networks.mlp import NumpyMLP
 from rl_runner.networks.policy_graph import Float32Input, Greedy, frozen
 from rl_runner.seeding import generator_state, restore_generator_state
 
@@ -53,7 +54,10 @@ class Episode:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "obs": torch.from_numpy(np.array(self.obs, dtype=np.float32)),
+            # uint8 images or float32 vectors, as observed
+            "obs": torch.from_numpy(
+                np.array(self.obs, self.obs[0].dtype if self.obs else np.float32)
+            ),
             "actions": torch.tensor(self.actions, dtype=torch.int64),
             "rewards": torch.tensor(self.rewards, dtype=torch.float64),
             "masks": torch.from_numpy(np.array(self.masks, dtype=bool)),
@@ -93,8 +97,8 @@ class Reinforce:
     def __init__(
         self,
         config: ReinforceConfig,
-        policy: nn.Sequential,
-        value: nn.Sequential | None,
+        policy: nn.Module,
+        value: nn.Module | None,
         num_envs: int,
         seed: int,
         device: torch.device,
@@ -117,6 +121,8 @@ class Reinforce:
         self.running = [Episode() for _ in range(num_envs)]
         self.count = Counters()
         self._ended: list[int] = []  # envs whose episode ended at the last step
+        # images are kept as their uint8 pixels (the network scales them)
+        self._obs_dtype = np.uint8 if isinstance(self.policy, ConvNetwork) else np.float32
         # Built after flattening: the numpy views must see the flat buffer.
         self._numpy_policy = NumpyMLP(self.policy) if NumpyMLP.supports(self.policy) else None
 
@@ -148,7 +154,7 @@ class Reinforce:
     # learning ----------------------------------------------------------------
     def observe(self, step: Transition) -> None:
         for index, episode in enumerate(self.running):
-            episode.obs.append(np.asarray(step.obs[index], dtype=np.float32))
+            episode.obs.append(np.asarray(step.obs[index], dtype=self._obs_dtype))
             episode.actions.append(int(step.actions[index]))
             episode.rewards.append(float(step.rewards[index]))
             if step.masks is not None:
@@ -235,12 +241,11 @@ class Reinforce:
 
 
 def build(settings: Settings, envs: VectorEnv, device: torch.device) -> Reinforce:
-    network: MLPConfig = settings.network
-    check_no_action_join(network)
-    obs_size = flat_observation_size(settings, envs.single_observation_space)
+    network: MLPConfig | CNNConfig = settings.network
+    if isinstance(network, MLPConfig):
+        check_no_action_join(network)
+    obs_shape = network_input_shape(settings, envs.single_observation_space)
     num_actions = int(envs.single_action_space.n)  # type: ignore[attr-defined]
-    shape = (obs_size, network.hidden_sizes)
-    activation = network.activation.value
-    policy = mlp(*shape, num_actions, activation)
-    value = mlp(*shape, 1, activation) if settings.algo.baseline else None
+    policy = body(obs_shape, network, num_actions)
+    value = body(obs_shape, network, 1) if settings.algo.baseline else None
     return Reinforce(settings.algo, policy, value, envs.num_envs, settings.run.seed, device)

@@ -20,7 +20,6 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, IntegerNode
 from omegaconf.errors import OmegaConfBaseException
 
-from rl_runner.config.schema import cnn_for_vector_algorithm
 from rl_runner.config.settings import Settings, validate
 from rl_runner.config.store import register_schemas
 from rl_runner.errors import ConfigError
@@ -166,10 +165,6 @@ def one_line(error: BaseException) -> str:
             text += f"; it is a Hydra plugin's: pip install 'rl-runner[{extra}]'"
         return text
     lines = str(error).strip().splitlines() or [type(error).__name__]
-    # an algorithm's preset sets MLP keys (hidden_sizes) that network=cnn has not
-    cnn_for_mlp_keys = re.match(r"In 'algo/(\w+)'.* not in 'CNNConfig'", " ".join(lines))
-    if cnn_for_mlp_keys:
-        return cnn_for_vector_algorithm(cnn_for_mlp_keys.group(1))
     text = lines[0]
     if text.endswith(":") and len(lines) > 1:  # "... raised while composing config:" + why
         text = f"{text} {lines[1].strip()}"

@@ -208,15 +208,6 @@ class MLPConfig:
         )
 
 
-def cnn_for_vector_algorithm(algo: str, network: str = "cnn") -> str:
-    """The refusal of a convolutional network for an algorithm that reads vector
-    observations."""
-    return (
-        f"network={network}: algo={algo} reads vector observations only (network=mlp), "
-        "not images; algo=dqn, ppo and a2c read images"
-    )
-
-
 @dataclass
 class CNNConfig:
     """A convolutional network for image observations: convolutions, fully connected

@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rl_runner.config.schema import CNNConfig, cnn_for_vector_algorithm
+from rl_runner.config.schema import CNNConfig
 from rl_runner.config.settings import Settings
 from rl_runner.errors import ConfigError
 from rl_runner.registry import acting_in, algorithm
@@ -28,7 +28,7 @@ def flat_observation_size(settings: Settings, space: gym.Space) -> int:
 def _image_hint(settings: Settings) -> str:
     if raw_atari_screens(settings):
         return "an Atari game's raw screen: env=atari preprocesses it for network=nature_cnn"
-    return "images: network=cnn, with algo=dqn, ppo or a2c"
+    return "images: network=cnn"
 
 
 def raw_atari_screens(settings: Settings) -> bool:
@@ -62,6 +62,13 @@ def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
             f"{shape[-2]}x{shape[-1]} images"
         )
     return tuple(int(size) for size in shape)
+
+
+def network_input_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
+    """What the run's network reads: images for network=cnn, else a flat vector."""
+    if isinstance(settings.network, CNNConfig):
+        return image_shape(settings, space)
+    return (flat_observation_size(settings, space),)
 
 
 def frame_stacks(settings: Settings) -> bool:
@@ -112,12 +119,14 @@ def check_spaces(settings: Settings, observation_space: gym.Space, action_space:
         )
     if "network" not in entry.groups:
         return
-    if not isinstance(settings.network, CNNConfig):
-        flat_observation_size(settings, observation_space)
-    elif entry.image_input:
-        image_shape(settings, observation_space)
-    else:
-        raise ConfigError(cnn_for_vector_algorithm(name, settings.network.name))
+    network = settings.network
+    if isinstance(network, CNNConfig) and network.batch_norm and not entry.batch_norm:
+        raise ConfigError(
+            f"network.batch_norm: algo={name} acts and learns with its networks in one "
+            "mode, which BatchNorm's running statistics do not follow (algo=dqn does); "
+            "set network.batch_norm=false"
+        )
+    network_input_shape(settings, observation_space)
 
 
 def check_continuous_actions(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -101,9 +102,12 @@ class NumpyEnsembleMember:
         self._activation = _NUMPY_ACTIVATIONS[ensemble.activation]
 
     @staticmethod
-    def supports(ensemble: MLPEnsemble) -> bool:
-        return ensemble.activation in _NUMPY_ACTIVATIONS and all(
-            p.device.type == "cpu" for p in ensemble.parameters()
+    def supports(ensemble: nn.Module) -> TypeGuard[MLPEnsemble]:
+        """An ensemble of MLPs alone (not one over a CNN's features), on the CPU."""
+        return (
+            isinstance(ensemble, MLPEnsemble)
+            and ensemble.activation in _NUMPY_ACTIVATIONS
+            and all(p.device.type == "cpu" for p in ensemble.parameters())
         )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -12,8 +12,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from rl_runner.networks.ensemble import MLPEnsemble
-
 NORMALISER_EPSILON = 1e-8  # the running normaliser's (agents/normalisation.py)
 
 
@@ -53,9 +51,10 @@ class Standardised(nn.Module):
 
 
 class FirstMember(nn.Module):
-    """Member 0 of an ensemble (the actor): (batch, in) -> (batch, out)."""
+    """Member 0 of an ensemble (the actor; an MLPEnsemble or a ConvEnsemble):
+    (batch, ...) -> (batch, out)."""
 
-    def __init__(self, ensemble: MLPEnsemble) -> None:
+    def __init__(self, ensemble: nn.Module) -> None:
         super().__init__()
         self.ensemble = frozen(ensemble)
 
