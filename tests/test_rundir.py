@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
-from rl_runner import rundir
 from rl_runner.errors import ConfigError, RunLocked
 from rl_runner.rundir import (
     LOCK_FILE,
@@ -35,34 +32,6 @@ def test_a_stale_lock_file_of_a_dead_process_is_taken_over(tmp_path: Path):
     lock = RunLock(tmp_path).acquire()
     assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
     lock.release()
-
-
-class Stopped(Exception):
-    """What the test's stop-signal handler raises where the signal lands."""
-
-
-def test_a_stop_signal_while_a_lock_is_taken_lands_once_it_is_held(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    def stop(_signum: int, _frame: object) -> None:
-        raise Stopped
-
-    flock = fcntl.flock
-
-    def flock_then_signal(fd: int, operation: int) -> None:
-        os.kill(os.getpid(), signal.SIGUSR1)  # between the file's creation and its lock
-        flock(fd, operation)
-
-    previous = signal.signal(signal.SIGUSR1, stop)
-    monkeypatch.setattr(rundir.fcntl, "flock", flock_then_signal)
-    try:
-        with pytest.raises(Stopped):
-            RunLock(tmp_path).acquire()
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
-    assert (tmp_path / LOCK_FILE).exists()
-    release_stray_claims()  # what rl-run does as it exits
-    assert not (tmp_path / LOCK_FILE).exists()
 
 
 def test_a_claim_no_launch_took_over_is_undone_as_rl_run_exits(tmp_path: Path):
