@@ -266,3 +266,34 @@ gym.register("DotImage-v0", entry_point=DotImage, max_episode_steps=1)
 gym.register(
     "DotImageDiscrete-v0", entry_point=DotImage, kwargs={"discrete": True}, max_episode_steps=1
 )
+
+
+class FloatDotImage(DotImage):
+    """DotImage's pixels as float32 in [0, 1]: a CNN, which scales uint8 pixels itself,
+    refuses them."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (1, 12, 12), np.float32)
+
+    def _image(self) -> np.ndarray:
+        return super()._image().astype(np.float32) / 255.0
+
+
+class ChannelsLastDotImage(DotImage):
+    """DotImage as a (12, 12, 3) RGB image, channels last: a CNN reads channels first."""
+
+    observation_space = gym.spaces.Box(0, 255, (12, 12, 3), np.uint8)
+
+    def _image(self) -> np.ndarray:
+        return np.repeat(super()._image()[0][:, :, None], 3, axis=2)
+
+    def render(self) -> np.ndarray:
+        return self._image()
+
+
+for name, image_env in [
+    ("FloatDotImage", FloatDotImage),
+    ("ChannelsLastDotImage", ChannelsLastDotImage),
+]:
+    gym.register(
+        f"{name}-v0", entry_point=image_env, kwargs={"discrete": True}, max_episode_steps=1
+    )

@@ -203,7 +203,9 @@ CASES: dict[str, Case] = {
         ["algo=sac", "env=pendulum", "algo.log_std_min=-inf"], "log_std_min"
     ),
     "preset of another algorithm": Case(
-        ["+experiment=ddpg_mujoco_tutorial", "algo=dqn"], "actor_lr"
+        ["+experiment=ddpg_mujoco_tutorial", "algo=dqn"],
+        "+experiment=ddpg_mujoco_tutorial sets algo.actor_lr, which the algo= given does not "
+        "have: the preset chooses its own algo; leave algo= out",
     ),
     "sweep job that cannot act": Case(
         ["-m", "algo=td3", "env=pendulum,cartpole", "algo.random_steps=100"], "sweep job"
@@ -477,6 +479,16 @@ CASES: dict[str, Case] = {
     ),
     "cnn on vector observations": Case(["network=cnn"], "network=cnn needs image observations"),
     "mlp on images": Case(["env=cartpole_pixels"], "(images: network=cnn)"),
+    "float images for a cnn": Case(
+        ["network=cnn", "env=gym", "env.id=fake_envs:FloatDotImage-v0"],
+        "network=cnn reads uint8 pixels (0-255, scaled to [0, 1] inside the network); "
+        "env.id=fake_envs:FloatDotImage-v0 gives float32 images",
+    ),
+    "channels-last images for a cnn": Case(
+        ["network=cnn", "env=gym", "env.id=fake_envs:ChannelsLastDotImage-v0"],
+        "(12, 12, 3) look channels last: transpose them to (3, 12, 12)",
+    ),
+    "a config group given null": Case(["algo_env=null"], "algo_env=null: name one of"),
 }
 
 

@@ -83,9 +83,10 @@ def discounted_returns(rewards: list[float], gamma: float) -> np.ndarray:
 
 
 def normalised(values: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit (sample) standard deviation; a single value becomes 0."""
+    """Zero mean, unit (sample) standard deviation. A single value (a one-step episode)
+    has no spread and is kept as it is: centred, it would be 0 and teach nothing."""
     if len(values) < 2:
-        return torch.zeros_like(values)
+        return values
     return (values - values.mean()) / (values.std() + 1e-9)
 
 

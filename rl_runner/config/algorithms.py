@@ -333,6 +333,7 @@ class ReinforceConfig:
     adam_eps: float = 1e-8
     gamma: float = 0.9  # discount of the returns G_t (the tutorial's 0.9)
     # per episode: (G - mean) / (std + 1e-9), of the advantages when there is a baseline
+    # (a one-step episode's is kept as it is: it has no spread)
     normalise_returns: bool = True
     # a learnt state value V(s) (an MLP shaped as the policy) subtracted from G_t
     baseline: bool = False

@@ -26,6 +26,10 @@ from rl_runner.errors import ConfigError
 
 CONFIG_MODULE = "rl_runner.configs"
 CONFIG_NAME = "config"
+# Hydra's report of a preset's key that the composed group's schema lacks
+_PRESET_KEY_ERROR = re.compile(
+    r"In 'experiment/(\w+)': ConfigKeyError .*\n.*\n\s*full_key: ((\w+)\.[\w.]+)"
+)
 _FLOAT_LITERAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -71,6 +75,10 @@ def compose_config(overrides: list[str]) -> DictConfig:
             return compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
         except AssertionError as error:  # OmegaConf, setting a key inside a null section
             raise ConfigError(_inside_null_section(overrides)) from error
+        except ValueError as error:  # Hydra's, for a config group given null (algo=null)
+            if "Config group override" not in str(error):
+                raise
+            raise ConfigError(_null_group(overrides)) from error
 
 
 def _inside_null_section(overrides: list[str]) -> str:
@@ -82,6 +90,18 @@ def _inside_null_section(overrides: list[str]) -> str:
         f"{key}: its section is null in this config (env.atari.* is for env=atari); "
         "leave the setting out, or choose the option that has it"
     )
+
+
+def _null_group(overrides: list[str]) -> str:
+    groups = [  # a group's key has no dots (algo, hydra/launcher); a setting's has
+        override.key_or_group
+        for override in parse_overrides(overrides)
+        if override.value() is None
+        and not override.is_delete()
+        and "." not in override.key_or_group
+    ]
+    key = groups[0] if groups else "a config group"
+    return f"{key}=null: name one of {key}'s options (rl-run --help lists them)"
 
 
 def compose_settings(overrides: list[str]) -> Settings:
@@ -171,6 +191,13 @@ def one_line(error: BaseException) -> str:
     cause = error.__cause__
     if isinstance(cause, OmegaConfBaseException) and str(cause).strip():
         text = f"{text.rstrip('.')}: {str(cause).strip().splitlines()[0]}"
+    preset = _PRESET_KEY_ERROR.match(str(error))
+    if preset is not None:  # `+experiment=X algo=Y`: the command line replaced X's algo
+        name, key, group = preset.groups()
+        return (
+            f"+experiment={name} sets {key}, which the {group}= given does not have: "
+            f"the preset chooses its own {group}; leave {group}= out"
+        )
     # Hydra's "+key=value" hint helps for free-form dicts (env.kwargs), not typed groups.
     hints = [line.strip() for line in lines[1:] if line.startswith("To append")]
     return "; ".join([text, *hints]) if "not in struct" in text else text

@@ -52,8 +52,20 @@ def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
         )
     if shape is None or len(shape) not in (3, 4) or (len(shape) == 4 and shape[0] != 2):
         raise ConfigError(
-            f"network=cnn needs image observations, (channels, height, width) or frame pairs "
-            f"(2, channels, height, width); env.id={settings.env.id} has {space}"
+            f"network={network.name} needs image observations, (channels, height, width) or "
+            f"frame pairs (2, channels, height, width); env.id={settings.env.id} has {space}"
+        )
+    if space.dtype != np.uint8:
+        raise ConfigError(
+            f"network={network.name} reads uint8 pixels (0-255, scaled to [0, 1] inside the "
+            f"network); env.id={settings.env.id} gives {space.dtype} images: wrap the env to "
+            "give uint8 pixels"
+        )
+    if _channels_last(shape):
+        raise ConfigError(
+            f"network={network.name} reads images channels first, (channels, height, width); "
+            f"env.id={settings.env.id}'s {shape} look channels last: transpose them to "
+            f"{(shape[2], shape[0], shape[1])} in a wrapper"
         )
     if min(network.output_size(size) for size in shape[-2:]) < 1:
         raise ConfigError(
@@ -62,6 +74,13 @@ def image_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
             f"{shape[-2]}x{shape[-1]} images"
         )
     return tuple(int(size) for size in shape)
+
+
+def _channels_last(shape: tuple[int, ...]) -> bool:
+    """(height, width, channels) with 1, 3 or 4 channels (grey, RGB, RGBA), which a
+    network reading channels first would take for `height` channels of width x channels
+    images."""
+    return len(shape) == 3 and shape[2] in (1, 3, 4) and min(shape[:2]) > 4
 
 
 def network_input_shape(settings: Settings, space: gym.Space) -> tuple[int, ...]:
