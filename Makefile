@@ -24,7 +24,7 @@ $(INSTALLED): $(BASE_INSTALLED)
 	touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,atari,sweep,slurm,ray,bench]'
+	$(BIN)/pip install -e '.[test,video,export,mlflow,wandb,atari,sweep,slurm,ray,bench,bench-sbx]'
 	touch $@
 
 setup: $(INSTALLED)
@@ -47,7 +47,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check rl_runner tests benchmarks
 	$(BIN)/mypy rl_runner
 
-bench: $(BENCH_INSTALLED)  ## our DQN, TD3 and SAC vs Stable-Baselines3's, steps/s
+bench: $(BENCH_INSTALLED)  ## our DQN, TD3 and SAC vs Stable-Baselines3's and SBX's, steps/s
 	$(BIN)/python benchmarks/dqn_cartpole_vs_sb3.py
 	$(BIN)/python benchmarks/actor_critic_vs_sb3.py
 

@@ -1,12 +1,14 @@
-"""Our TD3 and SAC against Stable-Baselines3's on HalfCheetah-v5: training steps/s.
+"""Our TD3 and SAC against Stable-Baselines3's and SBX's (JAX) on HalfCheetah-v5: steps/s.
 
-Identical settings for both: 256-256 MLPs, batch 256, one gradient step per env step,
+Identical settings for all: 256-256 MLPs, batch 256, one gradient step per env step,
 TD3's policy delay 2, 1,000 uniformly random steps before learning starts, Adam 3e-4,
 tau 0.005, gamma 0.99, Gaussian exploration noise 0.1 (TD3), learnt entropy
-temperature (SAC), one torch thread, no evaluation while timing. Runs alternate
-(ours, SB3, ours, SB3, ...) so machine noise hits both alike; steps/s is measured past
-a warm-up (the random phase and the first updates). `--precisions` adds our run at
-each `algo.matmul_precision` (auto picks bfloat16 products where the CPU has them).
+temperature (SAC), one CPU thread, no evaluation while timing. Runs alternate
+(ours, SB3, SBX, ours, ...) so machine noise hits all alike; steps/s is measured past
+a warm-up (the random phase, the first updates, SBX's JIT compile). `--precisions` adds our run at
+each `algo.matmul_precision` (auto picks medium where the CPU has bfloat16
+instructions: bfloat16 products with AMX; on AMD Zen 5, which has AVX-512 BF16 but no
+AMX, medium measured exact float32 products from oneDNN's kernels, faster than MKL's).
 
     python benchmarks/actor_critic_vs_sb3.py                    # 3 rounds, both algorithms
     python benchmarks/actor_critic_vs_sb3.py --algos td3 --rounds 1 --precisions auto highest
@@ -19,7 +21,7 @@ import statistics
 import time
 
 import torch
-from common import train_ours
+from common import installed_peers, peer_algorithm, train_ours
 
 ENV_ID = "HalfCheetah-v5"
 RANDOM_STEPS = 1000
@@ -60,10 +62,9 @@ def run_ours(algo: str, steps: int, warm_up: int, precision: str) -> float:
     return train_ours(our_overrides(algo, steps, precision)).steps_per_second_after(warm_up)
 
 
-def run_sb3(algo: str, steps: int, warm_up: int) -> float:
+def run_peer(peer: str, algo: str, steps: int, warm_up: int) -> float:
     import gymnasium as gym
     import numpy as np
-    from stable_baselines3 import SAC, TD3
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -93,9 +94,11 @@ def run_sb3(algo: str, steps: int, warm_up: int) -> float:
     if algo == "td3":
         dimensions = env.action_space.shape[0]
         noise = NormalActionNoise(np.zeros(dimensions), 0.1 * np.ones(dimensions))
-        model = TD3("MlpPolicy", env, policy_delay=2, action_noise=noise, **common)
+        model = peer_algorithm(peer, "TD3")(
+            "MlpPolicy", env, policy_delay=2, action_noise=noise, **common
+        )
     else:
-        model = SAC("MlpPolicy", env, **common)
+        model = peer_algorithm(peer, "SAC")("MlpPolicy", env, **common)
     timer = Timer()
     model.learn(total_timesteps=steps, callback=timer)
     return (steps - warm_up) / (time.perf_counter() - timer.started)
@@ -108,22 +111,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5000, help="env steps per run")
     parser.add_argument("--warm-up", type=int, default=2000, help="steps before timing")
     parser.add_argument("--precisions", nargs="+", default=["auto"])
+    parser.add_argument("--peers", nargs="+", default=["sb3", "sbx"], choices=["sb3", "sbx"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    columns = [f"ours({p})" for p in args.precisions]
-    print("algo  round  " + "  ".join(f"{c:>15}" for c in columns) + "   sb3 sps  ratio")
+    peers = installed_peers(args.peers)
+    columns = [f"ours({p})" for p in args.precisions] + [f"{peer} sps" for peer in peers]
+    columns += [f"/{peer}" for peer in peers]
+    print("algo  round  " + "  ".join(f"{c:>15}" for c in columns))
     for algo in args.algos:
-        ratios = []
+        ratios: dict[str, list[float]] = {peer: [] for peer in peers}
         for round_index in range(args.rounds):
             ours = [run_ours(algo, args.steps, args.warm_up, p) for p in args.precisions]
-            sb3 = run_sb3(algo, args.steps, args.warm_up)
-            ratios.append(ours[0] / sb3)
-            row = "  ".join(f"{value:15.1f}" for value in ours)
-            print(f"{algo:4}  {round_index:5}  {row}  {sb3:8.1f}  {ratios[-1]:4.2f}x", flush=True)
-        print(
-            f"{algo}: median speed ratio {statistics.median(ratios):.2f}x "
-            f"(min {min(ratios):.2f}x) for ours({args.precisions[0]}) over SB3"
-        )
+            theirs = [run_peer(peer, algo, args.steps, args.warm_up) for peer in peers]
+            for peer, speed in zip(peers, theirs, strict=True):
+                ratios[peer].append(ours[0] / speed)
+            row = [f"{value:15.1f}" for value in [*ours, *theirs]]
+            row += [f"{ratios[peer][-1]:14.2f}x" for peer in peers]
+            print(f"{algo:4}  {round_index:5}  " + "  ".join(row), flush=True)
+        for peer in peers:
+            print(
+                f"{algo}: median speed ratio {statistics.median(ratios[peer]):.2f}x "
+                f"(min {min(ratios[peer]):.2f}x) for ours({args.precisions[0]}) over {peer}"
+            )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -60,3 +62,32 @@ def evaluate(policy: Callable[[np.ndarray], int], env_id: str, seeds: list[int])
         returns.append(total)
     env.close()
     return float(np.mean(returns))
+
+
+# The peers a benchmark runs beside ours: SB3 (torch) and SBX (JAX), which shares SB3's
+# API. SBX is optional (`pip install -e '.[bench-sbx]'`): without it, it is left out.
+PEER_MODULES = {"sb3": "stable_baselines3", "sbx": "sbx"}
+PEER_EXTRAS = {"sb3": "bench", "sbx": "bench-sbx"}
+
+
+def peer_algorithm(peer: str, name: str) -> Any:
+    """An algorithm's class from a peer library, SBX's JAX held to one CPU thread (as
+    torch is): its XLA flags must be set before JAX is first imported."""
+    if peer == "sbx":
+        os.environ.setdefault(
+            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
+    return getattr(importlib.import_module(PEER_MODULES[peer]), name)
+
+
+def installed_peers(asked: list[str]) -> list[str]:
+    """The asked peers whose library imports; a missing one is said and skipped."""
+    found = []
+    for peer in asked:
+        try:
+            importlib.import_module(PEER_MODULES[peer])
+        except ImportError:
+            print(f"{peer}: not installed, left out (pip install -e '.[{PEER_EXTRAS[peer]}]')")
+            continue
+        found.append(peer)
+    return found

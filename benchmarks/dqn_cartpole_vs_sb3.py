@@ -1,12 +1,13 @@
-"""Our DQN against Stable-Baselines3's on CartPole-v1, same settings, same machine, one run.
+"""Our DQN against Stable-Baselines3's and SBX's (JAX) on CartPole-v1, same settings, one run.
 
-RL Zoo's tuned CartPole-v1 DQN settings for both, one torch thread, runs alternating
-(ours, SB3, ours, SB3, ...) so machine noise hits both alike. Prints each run's
-training steps/s and its final greedy return over the same 10 evaluation seeds,
-then the speed ratio.
+RL Zoo's tuned CartPole-v1 DQN settings for all, one CPU thread each, runs alternating
+(ours, SB3, SBX, ours, ...) so machine noise hits all alike. Prints each run's
+whole-run training steps/s (SBX's JIT compile included, as a user waits for it) and
+its final greedy return over the same 10 evaluation seeds, then the speed ratios.
+SBX's DQN has no gradient-norm clipping; SB3 and ours clip at 10.
 
-    make bench                      # seeds 0-4
-    python benchmarks/dqn_cartpole_vs_sb3.py --seeds 0 1 --steps 20000
+    make bench                      # seeds 0-4, every installed peer
+    python benchmarks/dqn_cartpole_vs_sb3.py --seeds 0 1 --steps 20000 --peers sbx
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import statistics
 import time
 
 import torch
-from common import evaluate, train_ours
+from common import evaluate, installed_peers, peer_algorithm, train_ours
 
 ENV_ID = "CartPole-v1"
 ZOO = {
@@ -77,28 +78,26 @@ def run_ours(seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float
     return steps / seconds, score
 
 
-def run_sb3(seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float]:
+def run_peer(peer: str, seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float]:
     import gymnasium as gym
-    from stable_baselines3 import DQN
 
-    model = DQN(
-        "MlpPolicy",
-        gym.make(ENV_ID),
-        learning_rate=ZOO["lr"],
-        batch_size=ZOO["batch_size"],
-        buffer_size=ZOO["buffer_size"],
-        learning_starts=ZOO["learning_starts"],
-        gamma=ZOO["gamma"],
-        target_update_interval=ZOO["target_update_interval"],
-        train_freq=ZOO["train_freq"],
-        gradient_steps=ZOO["gradient_steps"],
-        exploration_fraction=ZOO["exploration_fraction"],
-        exploration_final_eps=ZOO["exploration_final_eps"],
-        max_grad_norm=ZOO["max_grad_norm"],
-        policy_kwargs={"net_arch": ZOO["net_arch"]},
-        seed=seed,
-        device="cpu",
-        verbose=0,
+    settings = {
+        "learning_rate": ZOO["lr"],
+        "batch_size": ZOO["batch_size"],
+        "buffer_size": ZOO["buffer_size"],
+        "learning_starts": ZOO["learning_starts"],
+        "gamma": ZOO["gamma"],
+        "target_update_interval": ZOO["target_update_interval"],
+        "train_freq": ZOO["train_freq"],
+        "gradient_steps": ZOO["gradient_steps"],
+        "exploration_fraction": ZOO["exploration_fraction"],
+        "exploration_final_eps": ZOO["exploration_final_eps"],
+        "policy_kwargs": {"net_arch": ZOO["net_arch"]},
+    }
+    if peer == "sb3":
+        settings["max_grad_norm"] = ZOO["max_grad_norm"]
+    model = peer_algorithm(peer, "DQN")(
+        "MlpPolicy", gym.make(ENV_ID), seed=seed, device="cpu", verbose=0, **settings
     )
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
@@ -113,28 +112,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--peers", nargs="+", default=["sb3", "sbx"], choices=["sb3", "sbx"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     eval_seeds = [100 + k for k in range(10)]
+    peers = installed_peers(args.peers)
 
-    print(f"DQN CartPole-v1, {args.steps} steps, RL Zoo settings, 1 torch thread")
-    print(f"{'seed':>4} {'ours sps':>9} {'sb3 sps':>9} {'ratio':>6} {'ours ret':>9} {'sb3 ret':>8}")
-    ratios, ours_returns, sb3_returns = [], [], []
+    print(f"DQN CartPole-v1, {args.steps} steps, RL Zoo settings, 1 CPU thread")
+    header = ["seed", "ours sps", *(f"{p} sps" for p in peers), *(f"/{p}" for p in peers)]
+    header += ["ours ret", *(f"{p} ret" for p in peers)]
+    print(" ".join(f"{column:>9}" for column in header))
+    ratios: dict[str, list[float]] = {peer: [] for peer in peers}
+    returns: dict[str, list[float]] = {name: [] for name in ["ours", *peers]}
     for seed in args.seeds:
-        ours_sps, ours_return = run_ours(seed, args.steps, eval_seeds)
-        sb3_sps, sb3_return = run_sb3(seed, args.steps, eval_seeds)
-        ratios.append(ours_sps / sb3_sps)
-        ours_returns.append(ours_return)
-        sb3_returns.append(sb3_return)
+        ours_speed, score = run_ours(seed, args.steps, eval_seeds)
+        speeds = {"ours": ours_speed}
+        returns["ours"].append(score)
+        for peer in peers:
+            speeds[peer], score = run_peer(peer, seed, args.steps, eval_seeds)
+            returns[peer].append(score)
+            ratios[peer].append(speeds["ours"] / speeds[peer])
+        row = [f"{seed:>9}", *(f"{speeds[name]:>9.0f}" for name in ["ours", *peers])]
+        row += [f"{ratios[peer][-1]:>8.2f}x" for peer in peers]
+        row += [f"{returns[name][-1]:>9.1f}" for name in ["ours", *peers]]
+        print(" ".join(row), flush=True)
+    for peer in peers:
         print(
-            f"{seed:>4} {ours_sps:>9.0f} {sb3_sps:>9.0f} {ratios[-1]:>5.2f}x "
-            f"{ours_return:>9.1f} {sb3_return:>8.1f}",
-            flush=True,
+            f"median speed ratio over {peer}: {statistics.median(ratios[peer]):.2f}x "
+            f"(min {min(ratios[peer]):.2f}x)"
         )
     print(
-        f"median speed ratio {statistics.median(ratios):.2f}x (min {min(ratios):.2f}x); "
-        f"mean final return ours {statistics.mean(ours_returns):.1f}, "
-        f"sb3 {statistics.mean(sb3_returns):.1f}"
+        "mean final return: "
+        + ", ".join(f"{name} {statistics.mean(values):.1f}" for name, values in returns.items())
     )
 
 

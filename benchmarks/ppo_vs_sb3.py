@@ -1,4 +1,4 @@
-"""Our PPO against Stable-Baselines3's: whole-run training steps/s at identical settings,
+"""Our PPO against Stable-Baselines3's and SBX's (JAX): whole-run steps/s at identical settings,
 and the wall time of 8 MuJoCo envs stepped in this process (sync) or in 8 workers (async).
 
 Settings (one torch thread, CPU, no evaluation while timing):
@@ -8,7 +8,8 @@ Settings (one torch thread, CPU, no evaluation while timing):
 - halfcheetah: CleanRL's ppo_continuous_action.py on HalfCheetah-v5 (1 env, 2048
   steps, 10 epochs of minibatches of 64, lr 3e-4 annealed, 64-64 tanh, observations
   and rewards normalised and clipped at 10): `rl-run algo=ppo env=halfcheetah`'s.
-Runs alternate (ours, SB3, ours, SB3, ...) so machine noise hits both alike.
+Runs alternate (ours, SB3, SBX, ours, ...) so machine noise hits all alike; SBX's
+whole run includes its JIT compile.
 
     python benchmarks/ppo_vs_sb3.py                       # 3 rounds, both tasks, then sync/async
     python benchmarks/ppo_vs_sb3.py --tasks cartpole --rounds 1 --no-vectorization
@@ -21,7 +22,7 @@ import statistics
 import time
 
 import torch
-from common import train_ours
+from common import installed_peers, peer_algorithm, train_ours
 
 TASKS = {
     "cartpole": {"steps": 50_000, "env": "cartpole", "id": "CartPole-v1"},
@@ -49,8 +50,7 @@ def run_ours(task: str, steps: int, extra: tuple[str, ...] = ()) -> float:
     return train_ours(our_overrides(task, steps, extra)).steps_per_second_after(0)
 
 
-def run_sb3(task: str, steps: int) -> float:
-    from stable_baselines3 import PPO
+def run_peer(peer: str, task: str, steps: int) -> float:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -78,25 +78,30 @@ def run_sb3(task: str, steps: int) -> float:
             "gae_lambda": 0.95,
             "clip_range_vf": 0.2,
         }
-    model = PPO("MlpPolicy", env, seed=0, device="cpu", verbose=0, **settings)
+    model = peer_algorithm(peer, "PPO")(
+        "MlpPolicy", env, seed=0, device="cpu", verbose=0, **settings
+    )
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
     return steps / (time.perf_counter() - started)
 
 
-def compare(task: str, rounds: int) -> None:
+def compare(task: str, rounds: int, peers: list[str]) -> None:
     steps = TASKS[task]["steps"]
-    ratios = []
+    ratios: dict[str, list[float]] = {peer: [] for peer in peers}
     for round_index in range(rounds):
-        ours, sb3 = run_ours(task, steps), run_sb3(task, steps)
-        ratios.append(ours / sb3)
+        ours = run_ours(task, steps)
+        theirs = [run_peer(peer, task, steps) for peer in peers]
+        for peer, speed in zip(peers, theirs, strict=True):
+            ratios[peer].append(ours / speed)
+        row = [f"{speed:9.0f}" for speed in [ours, *theirs]]
+        row += [f"{ratios[peer][-1]:8.2f}x" for peer in peers]
+        print(f"{task:11}  {round_index:5}  " + "  ".join(row), flush=True)
+    for peer in peers:
         print(
-            f"{task:11}  {round_index:5}  {ours:9.0f}  {sb3:8.0f}  {ratios[-1]:5.2f}x", flush=True
+            f"{task}: median speed ratio {statistics.median(ratios[peer]):.2f}x "
+            f"(min {min(ratios[peer]):.2f}x) ours over {peer}, {steps} steps per run"
         )
-    print(
-        f"{task}: median speed ratio {statistics.median(ratios):.2f}x "
-        f"(min {min(ratios):.2f}x) ours over SB3, {steps} steps per run"
-    )
 
 
 def vectorization(rounds: int) -> None:
@@ -120,11 +125,14 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-vectorization", action="store_true", help="skip sync vs async")
+    parser.add_argument("--peers", nargs="+", default=["sb3", "sbx"], choices=["sb3", "sbx"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("task         round  ours sps  sb3 sps  ratio")
+    peers = installed_peers(args.peers)
+    columns = ["ours sps", *(f"{peer} sps" for peer in peers), *(f"/{peer}" for peer in peers)]
+    print("task         round  " + "  ".join(f"{column:>9}" for column in columns))
     for task in args.tasks:
-        compare(task, args.rounds)
+        compare(task, args.rounds, peers)
     if not args.no_vectorization:
         vectorization(args.rounds)
 

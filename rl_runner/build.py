@@ -167,6 +167,32 @@ def _available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def _memory_free_now() -> int | None:
+    """Linux's MemAvailable (free memory plus what the kernel can reclaim), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _warn_if_memory_is_short(settings: Settings, observation_space: gym.Space) -> None:
+    """A replay memory that fits this machine but not what is free now (other jobs, a
+    sweep's parallel runs) fills up over the run: say so before it is killed for it."""
+    replay_bytes = _replay_bytes(settings, observation_space)
+    free = _memory_free_now()
+    if free is not None and replay_bytes > free:
+        log.warning(
+            "buffer.capacity: the replay memory will fill %.1f GiB, more than the %.1f GiB "
+            "free now; the run may be killed for memory as it fills",
+            replay_bytes / 2**30,
+            free / 2**30,
+        )
+
+
 def _check_table_memory(
     settings: Settings, observation_space: gym.Space, action_space: gym.Space
 ) -> None:
@@ -255,6 +281,7 @@ def build_trainer(settings: Settings, run_dir: Path, checkpoint: dict[str, Any] 
     evaluator: Evaluator | None = None
     try:
         entry = algorithm(settings.algo.name)
+        _warn_if_memory_is_short(settings, envs.single_observation_space)
         agent = entry.builder()(settings, envs, device)
         env_config = settings.env
         evaluator = Evaluator(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from test_export import rl_export
 from test_render import played, rl_render
 from test_resume import assert_same_run
 
+from rl_runner import build
 from rl_runner.buffers.replay import FrameStackReplay
+from rl_runner.config.compose import compose_settings
 from rl_runner.config.schema import AtariConfig
 from rl_runner.envs.atari import GAME_OVER_KEY, SCORE_KEY, make_atari
 from rl_runner.envs.batch import EnvBatch
@@ -175,6 +178,18 @@ def test_the_memory_estimate_counts_each_frame_once(tmp_path: Path):
     assert result.returncode == 2
     assert "the replay memory (197.6 GiB)" in result.stderr, result.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+def test_a_memory_larger_than_the_memory_free_now_is_warned_of(monkeypatch, caplog):
+    settings = compose_settings(["env=atari", "buffer.capacity=1000000"])
+    stacks = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    with caplog.at_level(logging.WARNING, logger="rl_runner"):
+        monkeypatch.setattr(build, "_memory_free_now", lambda: 64 * 2**30)
+        build._warn_if_memory_is_short(settings, stacks)
+        assert caplog.text == ""
+        monkeypatch.setattr(build, "_memory_free_now", lambda: 2**30)
+        build._warn_if_memory_is_short(settings, stacks)
+    assert "the replay memory will fill 6.6 GiB, more than the 1.0 GiB free now" in caplog.text
 
 
 def test_the_frame_memory_gives_back_every_transition_exactly():
