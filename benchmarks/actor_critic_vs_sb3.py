@@ -28,13 +28,13 @@ RANDOM_STEPS = 1000
 SHARED = {"lr": 3e-4, "batch_size": 256, "tau": 0.005, "gamma": 0.99, "buffer_size": 100_000}
 
 
-def our_overrides(algo: str, steps: int, precision: str) -> list[str]:
+def our_overrides(algo: str, steps: int, precision: str, device: str = "cpu") -> list[str]:
     overrides = [
         f"algo={algo}",
         "env=halfcheetah",
         "seed=0",
         "threads=1",
-        "device=cpu",
+        f"device={device}",
         f"trainer.total_steps={steps}",
         "trainer.log_every=500",
         f"eval.every={steps}",  # one evaluation, after the timed windows
@@ -58,11 +58,11 @@ def our_overrides(algo: str, steps: int, precision: str) -> list[str]:
     return overrides
 
 
-def run_ours(algo: str, steps: int, warm_up: int, precision: str) -> float:
-    return train_ours(our_overrides(algo, steps, precision)).steps_per_second_after(warm_up)
+def run_ours(algo: str, steps: int, warm_up: int, precision: str, device: str = "cpu") -> float:
+    return train_ours(our_overrides(algo, steps, precision, device)).steps_per_second_after(warm_up)
 
 
-def run_peer(peer: str, algo: str, steps: int, warm_up: int) -> float:
+def run_peer(peer: str, algo: str, steps: int, warm_up: int, device: str = "cpu") -> float:
     import gymnasium as gym
     import numpy as np
     from stable_baselines3.common.callbacks import BaseCallback
@@ -88,7 +88,7 @@ def run_peer(peer: str, algo: str, steps: int, warm_up: int) -> float:
         "gradient_steps": 1,
         "policy_kwargs": {"net_arch": [256, 256]},
         "seed": 0,
-        "device": "cpu",
+        "device": device,
         "verbose": 0,
     }
     if algo == "td3":

@@ -36,11 +36,11 @@ ZOO = {
 }
 
 
-def our_overrides(seed: int, steps: int) -> list[str]:
+def our_overrides(seed: int, steps: int, device: str = "cpu") -> list[str]:
     return [
         f"seed={seed}",
         "threads=1",
-        "device=cpu",
+        f"device={device}",
         f"trainer.total_steps={steps}",
         f"trainer.log_every={steps}",
         f"eval.every={steps}",  # one evaluation, at the end
@@ -69,8 +69,10 @@ def our_overrides(seed: int, steps: int) -> list[str]:
     ]
 
 
-def run_ours(seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float]:
-    run = train_ours(our_overrides(seed, steps))
+def run_ours(
+    seed: int, steps: int, eval_seeds: list[int], device: str = "cpu"
+) -> tuple[float, float]:
+    run = train_ours(our_overrides(seed, steps, device))
     seconds, agent = run.seconds, run.agent
     score = evaluate(
         lambda obs: int(agent.act(obs[None], explore=False).actions[0]), "CartPole-v1", eval_seeds
@@ -78,7 +80,9 @@ def run_ours(seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float
     return steps / seconds, score
 
 
-def run_peer(peer: str, seed: int, steps: int, eval_seeds: list[int]) -> tuple[float, float]:
+def run_peer(
+    peer: str, seed: int, steps: int, eval_seeds: list[int], device: str = "cpu"
+) -> tuple[float, float]:
     import gymnasium as gym
 
     settings = {
@@ -97,7 +101,7 @@ def run_peer(peer: str, seed: int, steps: int, eval_seeds: list[int]) -> tuple[f
     if peer == "sb3":
         settings["max_grad_norm"] = ZOO["max_grad_norm"]
     model = peer_algorithm(peer, "DQN")(
-        "MlpPolicy", gym.make(ENV_ID), seed=seed, device="cpu", verbose=0, **settings
+        "MlpPolicy", gym.make(ENV_ID), seed=seed, device=device, verbose=0, **settings
     )
     started = time.perf_counter()
     model.learn(total_timesteps=steps)

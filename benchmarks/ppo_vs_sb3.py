@@ -30,13 +30,15 @@ TASKS = {
 }
 
 
-def our_overrides(task: str, steps: int, extra: tuple[str, ...] = ()) -> list[str]:
+def our_overrides(
+    task: str, steps: int, extra: tuple[str, ...] = (), device: str = "cpu"
+) -> list[str]:
     return [
         "algo=ppo",
         f"env={TASKS[task]['env']}",
         "seed=0",
         "threads=1",
-        "device=cpu",
+        f"device={device}",
         f"trainer.total_steps={steps}",
         "trainer.log_every=1024",
         f"eval.every={steps}",  # one evaluation, after the timed windows
@@ -46,11 +48,11 @@ def our_overrides(task: str, steps: int, extra: tuple[str, ...] = ()) -> list[st
     ]
 
 
-def run_ours(task: str, steps: int, extra: tuple[str, ...] = ()) -> float:
-    return train_ours(our_overrides(task, steps, extra)).steps_per_second_after(0)
+def run_ours(task: str, steps: int, extra: tuple[str, ...] = (), device: str = "cpu") -> float:
+    return train_ours(our_overrides(task, steps, extra, device)).steps_per_second_after(0)
 
 
-def run_peer(peer: str, task: str, steps: int) -> float:
+def run_peer(peer: str, task: str, steps: int, device: str = "cpu") -> float:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -79,7 +81,7 @@ def run_peer(peer: str, task: str, steps: int) -> float:
             "clip_range_vf": 0.2,
         }
     model = peer_algorithm(peer, "PPO")(
-        "MlpPolicy", env, seed=0, device="cpu", verbose=0, **settings
+        "MlpPolicy", env, seed=0, device=device, verbose=0, **settings
     )
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
