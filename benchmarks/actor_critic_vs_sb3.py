@@ -17,11 +17,10 @@ AMX, medium measured exact float32 products from oneDNN's kernels, faster than M
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
-from common import installed_peers, peer_algorithm, train_ours
+from common import installed_peers, peer_algorithm, print_median_ratios, train_ours
 
 ENV_ID = "HalfCheetah-v5"
 RANDOM_STEPS = 1000
@@ -128,11 +127,7 @@ def main() -> None:
             row = [f"{value:15.1f}" for value in [*ours, *theirs]]
             row += [f"{ratios[peer][-1]:14.2f}x" for peer in peers]
             print(f"{algo:4}  {round_index:5}  " + "  ".join(row), flush=True)
-        for peer in peers:
-            print(
-                f"{algo}: median speed ratio {statistics.median(ratios[peer]):.2f}x "
-                f"(min {min(ratios[peer]):.2f}x) for ours({args.precisions[0]}) over {peer}"
-            )
+        print_median_ratios(algo, ratios, f"ours({args.precisions[0]})")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -91,3 +92,12 @@ def installed_peers(asked: list[str]) -> list[str]:
             continue
         found.append(peer)
     return found
+
+
+def print_median_ratios(label: str, ratios: dict[str, list[float]], ours: str = "ours") -> None:
+    """One line per peer: the median (and minimum) of our speed over its, across rounds."""
+    for peer, values in ratios.items():
+        print(
+            f"{label}: median speed ratio {statistics.median(values):.2f}x "
+            f"(min {min(values):.2f}x) {ours} over {peer}"
+        )

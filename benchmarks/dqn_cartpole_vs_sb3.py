@@ -17,7 +17,7 @@ import statistics
 import time
 
 import torch
-from common import evaluate, installed_peers, peer_algorithm, train_ours
+from common import evaluate, installed_peers, peer_algorithm, print_median_ratios, train_ours
 
 ENV_ID = "CartPole-v1"
 ZOO = {
@@ -140,11 +140,7 @@ def main() -> None:
         row += [f"{ratios[peer][-1]:>8.2f}x" for peer in peers]
         row += [f"{returns[name][-1]:>9.1f}" for name in ["ours", *peers]]
         print(" ".join(row), flush=True)
-    for peer in peers:
-        print(
-            f"median speed ratio over {peer}: {statistics.median(ratios[peer]):.2f}x "
-            f"(min {min(ratios[peer]):.2f}x)"
-        )
+    print_median_ratios("dqn", ratios)
     print(
         "mean final return: "
         + ", ".join(f"{name} {statistics.mean(values):.1f}" for name, values in returns.items())

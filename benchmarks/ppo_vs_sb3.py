@@ -18,11 +18,10 @@ whole run includes its JIT compile.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
-from common import installed_peers, peer_algorithm, train_ours
+from common import installed_peers, peer_algorithm, print_median_ratios, train_ours
 
 TASKS = {
     "cartpole": {"steps": 50_000, "env": "cartpole", "id": "CartPole-v1"},
@@ -99,11 +98,7 @@ def compare(task: str, rounds: int, peers: list[str]) -> None:
         row = [f"{speed:9.0f}" for speed in [ours, *theirs]]
         row += [f"{ratios[peer][-1]:8.2f}x" for peer in peers]
         print(f"{task:11}  {round_index:5}  " + "  ".join(row), flush=True)
-    for peer in peers:
-        print(
-            f"{task}: median speed ratio {statistics.median(ratios[peer]):.2f}x "
-            f"(min {min(ratios[peer]):.2f}x) ours over {peer}, {steps} steps per run"
-        )
+    print_median_ratios(f"{task} ({steps} steps per run)", ratios)
 
 
 def vectorization(rounds: int) -> None:
